@@ -201,7 +201,6 @@ std::optional<std::vector<column_description>> parse_row_description(std::string
   std::vector<column_description> columns;
   columns.reserve(*count);
   for (std::uint16_t i = 0; i < *count; ++i) {
-    column_description c;
     const auto name = r.cstring();
     const auto table = r.u32();
     const auto column = r.i16();
