@@ -78,7 +78,8 @@ TEST_CASE("bad startup packets get PostgreSQL's errors", "[protocol][startup]") 
   }
   SECTION("too many parameters") {
     std::vector<std::pair<std::string, std::string>> params{{"user", "app"}};
-    for (int i = 0; i < 10; ++i) params.emplace_back("p" + std::to_string(i), "v");
+    for (int i = 0; i < 10; ++i)
+      params.emplace_back(std::string("p").append(std::to_string(i)), "v");
     std::string packet;
     write_startup_message(packet, params);
     const auto p = parse_startup_packet(packet, startup_limits{.max_parameters = 5});
