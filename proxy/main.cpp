@@ -1,14 +1,49 @@
-// The pgsteer executable: parse arguments, start, stop. Everything else lives in pgsteer_proxy.
+// The pgsteer executable: parse arguments, start, stop. Everything else lives in the libraries.
 #include <cstdio>
 #include <cstring>
+#include <string>
+
+#include "pgsteer/config/config.hpp"
+
+namespace {
+
+int usage() {
+  std::fprintf(stderr,
+               "usage: pgsteer -c FILE          run with the configuration in FILE\n"
+               "       pgsteer --check -c FILE  validate FILE, print every error, exit 0 or 1\n"
+               "       pgsteer --version\n");
+  return 2;
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
+  bool check = false;
+  std::string file;
   for (int i = 1; i < argc; ++i) {
     if (std::strcmp(argv[i], "--version") == 0) {
       std::printf("pgsteer %s\n", PGSTEER_VERSION);
       return 0;
     }
+    if (std::strcmp(argv[i], "--check") == 0) {
+      check = true;
+    } else if (std::strcmp(argv[i], "-c") == 0 && i + 1 < argc) {
+      file = argv[++i];
+    } else {
+      return usage();
+    }
   }
-  std::fprintf(stderr, "usage: pgsteer -c FILE | --check -c FILE | --version\n");
-  return 2;
+  if (file.empty()) return usage();
+
+  const auto loaded = pgsteer::config::load_config(file);
+  for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
+  if (!loaded.value) return 1;
+  if (check) {
+    std::printf("%s: configuration is valid\n", file.c_str());
+    return 0;
+  }
+  // Serving arrives with the pooling proxy (issue 4); until then say so instead of pretending.
+  std::fprintf(stderr, "pgsteer: serving is not implemented yet; use --check to validate %s\n",
+               file.c_str());
+  return 3;
 }
