@@ -231,3 +231,38 @@ TEST_CASE("ErrorResponse carries every field a person reads", "[protocol][messag
   CHECK_FALSE(parse_error_fields("Sx"s));        // no NUL
   CHECK_FALSE(parse_error_fields("SERROR\0"s));  // no final NUL
 }
+
+TEST_CASE("the remaining builders round-trip", "[protocol][messages]") {
+  struct empty_case {
+    void (*write)(std::string&);
+    char type;
+  };
+  for (const auto& c :
+       {empty_case{write_parse_complete, '1'}, empty_case{write_bind_complete, '2'},
+        empty_case{write_close_complete, '3'}, empty_case{write_no_data, 'n'},
+        empty_case{write_empty_query_response, 'I'}, empty_case{write_portal_suspended, 's'}}) {
+    std::string out;
+    c.write(out);
+    CHECK(body_of(out, c.type).empty());
+  }
+  std::string out;
+  write_authentication_cleartext_password(out);
+  CHECK(parse_authentication(body_of(out, 'R'))->code == auth_code::cleartext_password);
+  out.clear();
+  write_notice_response(out, {"WARNING", "01000", "careful", "", ""});
+  const auto notice = to_error_fields(*parse_error_fields(body_of(out, 'N')));
+  CHECK(notice.severity == "WARNING");
+  CHECK(notice.message == "careful");
+  out.clear();
+  write_parse(out, "", "select 1");
+  const auto unnamed = parse_parse(body_of(out, 'P'));
+  REQUIRE(unnamed);
+  CHECK(unnamed->statement.empty());
+  CHECK(unnamed->parameter_count == 0);
+  // FunctionCall: Int32 function OID, then arguments passed through untouched.
+  const std::string call = "\x00\x00\x04\xd2\x00\x00"s;
+  const auto f = parse_function_call(call);
+  REQUIRE(f);
+  CHECK(f->function_oid == 1234);
+  CHECK(f->rest == "\x00\x00"s);
+}
