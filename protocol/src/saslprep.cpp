@@ -128,9 +128,8 @@ saslprep_result saslprep(std::string_view password) {
     any_known_l = any_known_l || is_ascii_letter(c) || (stable && !rand_al);
     all_known = all_known && (is_ascii_printable(c) || stable);
   }
-  if (any_rand_al &&
-      (any_known_l || !table::contains(table::rand_al_cat, mapped.front()) ||
-       !table::contains(table::rand_al_cat, mapped.back()))) {
+  if (any_rand_al && (any_known_l || !table::contains(table::rand_al_cat, mapped.front()) ||
+                      !table::contains(table::rand_al_cat, mapped.back()))) {
     return raw(saslprep_status::raw);
   }
 

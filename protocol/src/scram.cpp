@@ -45,8 +45,9 @@ class field_reader {
   }
 
   static bool is_attribute(std::string_view field) {
-    return field.size() >= 2 && ((field[0] >= 'a' && field[0] <= 'z') ||
-                                 (field[0] >= 'A' && field[0] <= 'Z')) && field[1] == '=';
+    return field.size() >= 2 &&
+           ((field[0] >= 'a' && field[0] <= 'z') || (field[0] >= 'A' && field[0] <= 'Z')) &&
+           field[1] == '=';
   }
 
  private:
@@ -110,8 +111,7 @@ std::string gs2_header_for(std::string_view tls_hash) {
 
 client_keys derive_keys(std::string_view password, std::string_view salt,
                         std::uint32_t iterations) {
-  const std::string salted =
-      crypto::pbkdf2_sha256(saslprep(password).password, salt, iterations);
+  const std::string salted = crypto::pbkdf2_sha256(saslprep(password).password, salt, iterations);
   if (salted.empty()) return client_keys{std::string(salt), iterations, {}, {}};
   return client_keys{std::string(salt), iterations, crypto::hmac_sha256(salted, "Client Key"),
                      crypto::hmac_sha256(salted, "Server Key")};
@@ -328,16 +328,16 @@ result server_exchange::client_final(std::string_view message, std::string& serv
   const std::string expected_cbind = plus_ ? gs2_header_ + tls_hash_ : gs2_header_;
   if (!crypto::constant_time_equal(*cbind, expected_cbind)) return result::failed;
 
-  const std::string auth_message = client_first_bare_ + "," + server_first_ + "," +
-                                   std::string(message.substr(0, proof_at - 1));
+  const std::string auth_message =
+      client_first_bare_ + "," + server_first_ + "," + std::string(message.substr(0, proof_at - 1));
   const std::string client_signature = crypto::hmac_sha256(verifier_.stored_key, auth_message);
   const std::string client_key = xor_bytes(*proof, client_signature);
   if (verifier_.stored_key.size() != key_size ||
       !crypto::constant_time_equal(crypto::sha256(client_key), verifier_.stored_key)) {
     return result::failed;
   }
-  proven_keys_ = client_keys{verifier_.salt, verifier_.iterations, client_key,
-                             verifier_.server_key};
+  proven_keys_ =
+      client_keys{verifier_.salt, verifier_.iterations, client_key, verifier_.server_key};
   server_final = "v=" + base64_encode(crypto::hmac_sha256(verifier_.server_key, auth_message));
   return result::ok;
 }
@@ -383,8 +383,8 @@ result client_exchange::server_first(std::string_view message, std::string& clie
   }
   const auto salt = base64_decode(*salt_b64);
   const auto iterations = parse_u32(*iterations_text);
-  if (!salt || salt->empty() || !iterations || *iterations == 0 ||
-      *iterations > max_iterations_ || *iterations > max_stored_iterations) {
+  if (!salt || salt->empty() || !iterations || *iterations == 0 || *iterations > max_iterations_ ||
+      *iterations > max_stored_iterations) {
     return result::malformed;
   }
 

@@ -36,10 +36,10 @@ inline void server_side(std::uint8_t selector, std::string_view input) {
   }
   // client_final after a well-formed client_first.
   scram::server_exchange s(test_verifier(), "servernonce", selector & 0x80 ? tls_hash : "");
-  check(s.client_first(selector & 0x80 ? scram::mechanism_plus : scram::mechanism,
-                       selector & 0x80 ? "p=tls-server-end-point,,n=,r=clientnonce"
-                                       : "n,,n=,r=clientnonce",
-                       out) == scram::result::ok);
+  check(s.client_first(
+            selector & 0x80 ? scram::mechanism_plus : scram::mechanism,
+            selector & 0x80 ? "p=tls-server-end-point,,n=,r=clientnonce" : "n,,n=,r=clientnonce",
+            out) == scram::result::ok);
   out.clear();
   if (s.client_final(input, out) == scram::result::ok) {
     check(out.starts_with("v="));
@@ -91,8 +91,9 @@ inline void md5(std::string_view input) {
   const auto salt = input.substr(0, 4);
   const auto rest = input.substr(salt.size());
   (void)md5::verify(rest, salt, md5::response(rest, salt));
-  check(md5::verify(md5::stored_hash("user", rest), salt, md5::client_response("user", rest, salt)) ||
-        md5::is_stored_hash(rest));
+  check(
+      md5::verify(md5::stored_hash("user", rest), salt, md5::client_response("user", rest, salt)) ||
+      md5::is_stored_hash(rest));
 }
 
 }  // namespace fuzz_scram

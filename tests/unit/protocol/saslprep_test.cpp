@@ -19,7 +19,8 @@ struct sample {
 };
 }  // namespace
 
-TEST_CASE("SASLprep maps, prohibits and passes through as PostgreSQL does", "[protocol][saslprep]") {
+TEST_CASE("SASLprep maps, prohibits and passes through as PostgreSQL does",
+          "[protocol][saslprep]") {
   using enum saslprep_status;
   const sample samples[] = {
       {"ASCII is never touched", "pencil", "pencil", unchanged},
@@ -38,8 +39,18 @@ TEST_CASE("SASLprep maps, prohibits and passes through as PostgreSQL does", "[pr
       {"byte order mark removed", "\xEF\xBB\xBFp\xC3\xA4", "p\xC3\xA4", prepared},
       {"Hebrew, right-to-left throughout", "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D",
        "\xD7\xA9\xD7\x9C\xD7\x95\xD7\x9D", unchanged},
-      {"RFC 4013: U+0627 U+0031 breaks the bidi rule", "\xD8\xA7" "1", "\xD8\xA7" "1", raw},
-      {"RandALCat with a Latin letter", "\xD8\xA7" "a\xD8\xA8", "\xD8\xA7" "a\xD8\xA8", raw},
+      {"RFC 4013: U+0627 U+0031 breaks the bidi rule",
+       "\xD8\xA7"
+       "1",
+       "\xD8\xA7"
+       "1",
+       raw},
+      {"RandALCat with a Latin letter",
+       "\xD8\xA7"
+       "a\xD8\xA8",
+       "\xD8\xA7"
+       "a\xD8\xA8",
+       raw},
       {"RFC 4013: U+0007 is prohibited (in a non-ASCII string)", "\xC3\xA4\x07", "\xC3\xA4\x07",
        raw},
       {"private use is prohibited", "\xEE\x80\x80\xC3\xA4", "\xEE\x80\x80\xC3\xA4", raw},

@@ -114,8 +114,8 @@ TEST_CASE("a stored verifier parses and prints in PostgreSQL's form", "[protocol
         "SCRAM-SHA-256$2147483648:c2FsdA==$" + key + ":" + key,
         "SCRAM-SHA-256$x:c2FsdA==$" + key + ":" + key,
         "SCRAM-SHA-256$+4096:c2FsdA==$" + key + ":" + key,
-        "SCRAM-SHA-256$4096:$" + key + ":" + key,                  // empty salt
-        "SCRAM-SHA-256$4096:c2FsdA==$AAAA:" + key,                 // short StoredKey
+        "SCRAM-SHA-256$4096:$" + key + ":" + key,                   // empty salt
+        "SCRAM-SHA-256$4096:c2FsdA==$AAAA:" + key,                  // short StoredKey
         "SCRAM-SHA-256$4096:c2FsdA==$" + key + ":" + key + "AAAA",  // long ServerKey
         "SCRAM-SHA-256$4096:c2FsdA=$" + key + ":" + key,            // bad base64
         "SCRAM-SHA-1$4096:c2FsdA==$" + key + ":" + key}) {
@@ -328,10 +328,9 @@ TEST_CASE("tampering is detected", "[protocol][scram]") {
 }
 
 TEST_CASE("malformed client messages are refused, never crash", "[protocol][scram]") {
-  for (const char* bad :
-       {"", "n", "n,", "n,,", "x,,n=,r=a", "n,a=admin,n=,r=a", "n,,r=a", "n,,n=,", "n,,n=,r=",
-        "n,,n=,r=a,b", "n,,n=,r=a b", "n,,n=,r=a,", "n,,m=ext,n=,r=a", "n,,n=,r=a,m=x",
-        "n,,n=", "n,,n=,r=\x01"}) {
+  for (const char* bad : {"", "n", "n,", "n,,", "x,,n=,r=a", "n,a=admin,n=,r=a", "n,,r=a", "n,,n=,",
+                          "n,,n=,r=", "n,,n=,r=a,b", "n,,n=,r=a b", "n,,n=,r=a,", "n,,m=ext,n=,r=a",
+                          "n,,n=,r=a,m=x", "n,,n=", "n,,n=,r=\x01"}) {
     INFO(bad);
     server_exchange server(rfc_verifier(), "sn");
     std::string first;
@@ -352,11 +351,11 @@ TEST_CASE("malformed client messages are refused, never crash", "[protocol][scra
   const std::string without_proof = rfc_final_without_proof;
   for (const std::string& bad :
        {std::string(), std::string("c=biws"), without_proof, without_proof + ",p=",
-        without_proof + ",p=AAAA",                          // proof too short
-        without_proof + "," + rfc_proof + ",",              // trailing comma
-        without_proof + "," + rfc_proof + ",x=1",           // proof not last
-        without_proof + ",m=1," + rfc_proof,                // mandatory extension
-        without_proof + ",garbage," + rfc_proof,            // not an attribute
+        without_proof + ",p=AAAA",                 // proof too short
+        without_proof + "," + rfc_proof + ",",     // trailing comma
+        without_proof + "," + rfc_proof + ",x=1",  // proof not last
+        without_proof + ",m=1," + rfc_proof,       // mandatory extension
+        without_proof + ",garbage," + rfc_proof,   // not an attribute
         "c=b!ws,r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0," + std::string(rfc_proof),
         "r=rOprNGfwEbeRWgbNEkqO%hvYDpWUa2RaTCAfuxFIlj)hNlF$k0,c=biws," + std::string(rfc_proof),
         "c=biws,r=rOprNGfwEbeRWgbNEkqO," + std::string(rfc_proof)}) {  // nonce without ours
@@ -378,12 +377,12 @@ TEST_CASE("malformed client messages are refused, never crash", "[protocol][scra
 
 TEST_CASE("malformed server messages are refused, never crash", "[protocol][scram]") {
   for (const char* bad :
-       {"", "r=xyz,s=AAAA,i=4096",                      // foreign nonce
-        "r=abc,s=AAAA,i=4096",                          // nonce not extended
-        "r=abcd,s=!!!!,i=4096",                         // salt not base64
-        "r=abcd,s=,i=4096",                             // empty salt
-        "r=abcd,s=AAAA,i=0", "r=abcd,s=AAAA,i=-1", "r=abcd,s=AAAA,i=4096x", "r=abcd,s=AAAA,i=",
-        "r=abcd,s=AAAA", "s=AAAA,r=abcd,i=4096", "m=1,r=abcd,s=AAAA,i=4096",
+       {"", "r=xyz,s=AAAA,i=4096",  // foreign nonce
+        "r=abc,s=AAAA,i=4096",      // nonce not extended
+        "r=abcd,s=!!!!,i=4096",     // salt not base64
+        "r=abcd,s=,i=4096",         // empty salt
+        "r=abcd,s=AAAA,i=0", "r=abcd,s=AAAA,i=-1", "r=abcd,s=AAAA,i=4096x",
+        "r=abcd,s=AAAA,i=", "r=abcd,s=AAAA", "s=AAAA,r=abcd,i=4096", "m=1,r=abcd,s=AAAA,i=4096",
         "r=abcd,s=AAAA,i=4096,", "r=abcd,s=AAAA,i=4096,m=1", "r=ab cd,s=AAAA,i=4096",
         "r=abcd,s=AAAA,i=99999999999"}) {
     INFO(bad);
@@ -445,30 +444,50 @@ TEST_CASE("tls-server-end-point data follows RFC 5929", "[protocol][scram]") {
   // openssl req -x509 -new -key <P-256 key> -subj /CN=a -sha1|-sha384 -outform DER; expected
   // values from coreutils sha256sum / sha384sum of the DER files.
   const std::string ecdsa_sha1 = unhex(
-      "3082016a30820111a003020102021452f0a8be383e2ecc0f4a8da6bd7f7c2b1abf7b91300906072a8648ce3d0401300c"
-      "310a300806035504030c01613020170d3236313132323138353132375a180f32313236313032393138353132375a300c"
-      "310a300806035504030c01613059301306072a8648ce3d020106082a8648ce3d030107034200044e15924fd4b4749a81"
-      "e043fb9db08931f0ab4c9536a32e8fcb0decf7f4e8d04e8149a97b024c6e955e38f3aa61f525f10c121727d1134f799d"
-      "d9868dbb0d3a0ea350304e301d0603551d0e04160414736b3e523d13ec667b81bd0248682e052f78f39b301f0603551d"
-      "23041830168014736b3e523d13ec667b81bd0248682e052f78f39b300c0603551d130101ff04023000300906072a8648"
-      "ce3d04010348003045022100eb126fd3b52cfb7b1b9160f0839a45a51a52cf3f1a0ea89419f6d97c84923436022042e3"
+      "3082016a30820111a003020102021452f0a8be383e2ecc0f4a8da6bd7f7c2b1abf7b91300906072a8648ce3d0401"
+      "300c"
+      "310a300806035504030c01613020170d3236313132323138353132375a180f32313236313032393138353132375a"
+      "300c"
+      "310a300806035504030c01613059301306072a8648ce3d020106082a8648ce3d030107034200044e15924fd4b474"
+      "9a81"
+      "e043fb9db08931f0ab4c9536a32e8fcb0decf7f4e8d04e8149a97b024c6e955e38f3aa61f525f10c121727d1134f"
+      "799d"
+      "d9868dbb0d3a0ea350304e301d0603551d0e04160414736b3e523d13ec667b81bd0248682e052f78f39b301f0603"
+      "551d"
+      "23041830168014736b3e523d13ec667b81bd0248682e052f78f39b300c0603551d130101ff04023000300906072a"
+      "8648"
+      "ce3d04010348003045022100eb126fd3b52cfb7b1b9160f0839a45a51a52cf3f1a0ea89419f6d97c849234360220"
+      "42e3"
       "23050d50b87a6c3df1f492215465867cc68fbcdb5fed5a1f98bc4b0430c0");
   const std::string ecdsa_sha384 = unhex(
-      "3082017030820115a0030201020214708d0068167ea03286f9a4f69696f6d33a0258f0300a06082a8648ce3d04030330"
-      "0c310a300806035504030c01613020170d3236313132323138353132375a180f32313236313032393138353132375a30"
-      "0c310a300806035504030c01613059301306072a8648ce3d020106082a8648ce3d030107034200044e15924fd4b4749a"
-      "81e043fb9db08931f0ab4c9536a32e8fcb0decf7f4e8d04e8149a97b024c6e955e38f3aa61f525f10c121727d1134f79"
-      "9dd9868dbb0d3a0ea3533051301d0603551d0e04160414736b3e523d13ec667b81bd0248682e052f78f39b301f060355"
-      "1d23041830168014736b3e523d13ec667b81bd0248682e052f78f39b300f0603551d130101ff040530030101ff300a06"
-      "082a8648ce3d04030303490030460221009850c696273e49379b89a26d9d20124f75cd82d65060022d572126aa25b35b"
+      "3082017030820115a0030201020214708d0068167ea03286f9a4f69696f6d33a0258f0300a06082a8648ce3d0403"
+      "0330"
+      "0c310a300806035504030c01613020170d3236313132323138353132375a180f3231323631303239313835313237"
+      "5a30"
+      "0c310a300806035504030c01613059301306072a8648ce3d020106082a8648ce3d030107034200044e15924fd4b4"
+      "749a"
+      "81e043fb9db08931f0ab4c9536a32e8fcb0decf7f4e8d04e8149a97b024c6e955e38f3aa61f525f10c121727d113"
+      "4f79"
+      "9dd9868dbb0d3a0ea3533051301d0603551d0e04160414736b3e523d13ec667b81bd0248682e052f78f39b301f06"
+      "0355"
+      "1d23041830168014736b3e523d13ec667b81bd0248682e052f78f39b300f0603551d130101ff040530030101ff30"
+      "0a06"
+      "082a8648ce3d04030303490030460221009850c696273e49379b89a26d9d20124f75cd82d65060022d572126aa25"
+      "b35b"
       "150221009e42773f229a8b5f496843da3c05e1ac513284e0068462e312fc75060bdd3f2f");
   const std::string ed25519 = unhex(
-      "3082012e3081e1a00302010202146c0e92055f929e57f7948f3ac6554eec0ab44385300506032b6570300c310a300806"
-      "035504030c01613020170d3236313132323138353132375a180f32313236313032393138353132375a300c310a300806"
-      "035504030c0161302a300506032b6570032100fc0485248e1a95784e0de81ab1f197cbaa2a2eaadf989ed5477e31d10e"
-      "2b7b55a3533051301d0603551d0e0416041430f0d8e8697476ed804b89417bd00b9a7d669d99301f0603551d23041830"
-      "16801430f0d8e8697476ed804b89417bd00b9a7d669d99300f0603551d130101ff040530030101ff300506032b657003"
-      "410068385821614e78d8eb538de75789fd273abecfd8f7928b4c5ff77a461c2a4983ef8d3816c45c7c2302b43c780944"
+      "3082012e3081e1a00302010202146c0e92055f929e57f7948f3ac6554eec0ab44385300506032b6570300c310a30"
+      "0806"
+      "035504030c01613020170d3236313132323138353132375a180f32313236313032393138353132375a300c310a30"
+      "0806"
+      "035504030c0161302a300506032b6570032100fc0485248e1a95784e0de81ab1f197cbaa2a2eaadf989ed5477e31"
+      "d10e"
+      "2b7b55a3533051301d0603551d0e0416041430f0d8e8697476ed804b89417bd00b9a7d669d99301f0603551d2304"
+      "1830"
+      "16801430f0d8e8697476ed804b89417bd00b9a7d669d99300f0603551d130101ff040530030101ff300506032b65"
+      "7003"
+      "410068385821614e78d8eb538de75789fd273abecfd8f7928b4c5ff77a461c2a4983ef8d3816c45c7c2302b43c78"
+      "0944"
       "46a8ff877a5c605a00515452789b1f543908");
 
   // SHA-1 signatures are bound with SHA-256.

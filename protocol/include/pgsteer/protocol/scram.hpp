@@ -16,7 +16,7 @@ namespace pgsteer::protocol::scram {
 inline constexpr std::string_view mechanism = "SCRAM-SHA-256";
 inline constexpr std::string_view mechanism_plus = "SCRAM-SHA-256-PLUS";
 inline constexpr std::uint32_t default_iterations = 4096;  // PostgreSQL's scram_iterations default
-inline constexpr std::size_t default_salt_length = 16;      // PostgreSQL's, in raw bytes
+inline constexpr std::size_t default_salt_length = 16;     // PostgreSQL's, in raw bytes
 // The client side refuses a server-first asking for more iterations than this by default (one
 // PBKDF2 at 10^6 iterations costs about 250 ms of a core): a hostile or misconfigured backend
 // must not be able to stall a worker for longer. See docs/decisions/scram-saslprep.md.
