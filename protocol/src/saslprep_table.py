@@ -7,7 +7,7 @@ the characters pgsteer can pass through NFKC unchanged: assigned in Unicode 3.2,
 mapped, their own NFKC form, combining class 0, never the second half of a canonical composition
 (so no neighbour can compose with them), with a strong bidi direction (L or R/AL), and no Hangul
 jamo (composed algorithmically). A string made of such characters and printable ASCII is its own
-NFKC form; docs/decisions/scram-saslprep.md explains why that subset is enough.
+NFKC form; docs/decisions/0002-scram-saslprep.md explains what falls outside.
 
 Run: python3 protocol/src/saslprep_table.py > protocol/src/saslprep_table.cpp
 """

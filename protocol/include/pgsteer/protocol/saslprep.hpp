@@ -1,6 +1,6 @@
 // SASLprep (RFC 4013) of passwords, as PostgreSQL applies it before SCRAM-SHA-256: both the
 // server (when it stores a verifier) and libpq (when it logs in) prepare the password, so pgsteer
-// must too, or non-ASCII passwords would not match. See docs/decisions/scram-saslprep.md for
+// must too, or non-ASCII passwords would not match. See docs/decisions/0002-scram-saslprep.md for
 // the subset pgsteer supports.
 #pragma once
 

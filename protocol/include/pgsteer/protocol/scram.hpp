@@ -19,7 +19,7 @@ inline constexpr std::uint32_t default_iterations = 4096;  // PostgreSQL's scram
 inline constexpr std::size_t default_salt_length = 16;     // PostgreSQL's, in raw bytes
 // The client side refuses a server-first asking for more iterations than this by default (one
 // PBKDF2 at 10^6 iterations costs about 250 ms of a core): a hostile or misconfigured backend
-// must not be able to stall a worker for longer. See docs/decisions/scram-saslprep.md.
+// must not be able to stall a worker for longer (set_max_iterations() changes it per login).
 inline constexpr std::uint32_t max_iterations = 1'000'000;
 // PostgreSQL stores the iteration count as an int.
 inline constexpr std::uint32_t max_stored_iterations = 2'147'483'647;
