@@ -61,8 +61,8 @@ class wire {
       const frame f = startup ? next_startup_frame(buffer_, max_startup_packet_size)
                               : next_frame(buffer_, 1 << 20);
       if (f.status == frame_status::complete) {
-        std::pair<char, std::string> out{
-            f.type, startup ? buffer_.substr(0, f.size) : std::string(f.body)};
+        std::pair<char, std::string> out{f.type,
+                                         startup ? buffer_.substr(0, f.size) : std::string(f.body)};
         buffer_.erase(0, f.size);
         return out;
       }
@@ -247,10 +247,12 @@ class fake_postgres {
     client_final_result = exchange.client_final(body, server_final);
     out.clear();
     if (client_final_result != scram::result::ok) {
-      write_error_response(out, {"FATAL", "28P01",
-                                 "password authentication failed for user \"" +
-                                     std::string(packet.user()) + "\"",
-                                 {}, {}});
+      write_error_response(
+          out, {"FATAL",
+                "28P01",
+                "password authentication failed for user \"" + std::string(packet.user()) + "\"",
+                {},
+                {}});
       c.send(out);
       return;
     }
@@ -311,8 +313,9 @@ TEST_CASE("pgsteer derives PostgreSQL's own verifier, SASLprep included", "[inte
   const std::string stored = stored_verifier("app_utf8");
   const auto parsed = scram::verifier::parse(stored);
   REQUIRE(parsed);
-  CHECK(scram::verifier::from_password(utf8_password, parsed->salt, parsed->iterations)
-            .to_string() == stored);
+  CHECK(
+      scram::verifier::from_password(utf8_password, parsed->salt, parsed->iterations).to_string() ==
+      stored);
   CHECK(scram::verifier::from_password(utf8_password_prepared, parsed->salt, parsed->iterations)
             .to_string() == stored);
 
@@ -328,7 +331,8 @@ TEST_CASE("PostgreSQL accepts pgsteer's MD5 client", "[integration][md5]") {
   // scripts/cluster creates app_md5 with password_encryption = 'md5' and an md5 pg_hba line.
   const std::string stored = stored_verifier("app_md5");
   CHECK(stored == md5::stored_hash("app_md5", cluster::app_password));
-  for (const std::string& password : {std::string(cluster::app_password), stored, std::string("x")}) {
+  for (const std::string& password :
+       {std::string(cluster::app_password), stored, std::string("x")}) {
     INFO("password: " << password);
     wire c(connect_to(pg.port(0)));
     REQUIRE(c.send(startup("app_md5")));
@@ -397,9 +401,9 @@ TEST_CASE("keys proven by a client log pgsteer in to PostgreSQL without the pass
 
   // The keys recovered from that proof open a real backend connection.
   wire c(connect_to(cluster::shared().port(0)));
-  const auto outcome = scram_login(
-      c, cluster::app_user, scram::client_exchange::from_keys(front.proven_keys,
-                                                              scram::random_nonce()));
+  const auto outcome =
+      scram_login(c, cluster::app_user,
+                  scram::client_exchange::from_keys(front.proven_keys, scram::random_nonce()));
   CHECK(outcome.server_final == scram::result::ok);
   REQUIRE(is_authentication_ok(outcome));
   CHECK(until_ready(c) == 'I');
