@@ -78,6 +78,8 @@ def main():
     w('#include "saslprep_table.hpp"\n\n')
     w("namespace pgsteer::protocol::saslprep_table {\n")
     w("namespace {\n")
+    w("\n// The generator lays the tables out; clang-format would only reflow them.\n")
+    w("// clang-format off\n")
     for name, what, pred in TABLES:
         rs = ranges(pred)
         w("\n// %s\nconstexpr code_range %s_ranges[] = {\n" % (what, name))
@@ -89,6 +91,7 @@ def main():
                 line = "   "
             line += item
         w(line + "\n};\n")
+    w("// clang-format on\n")
     w("\n}  // namespace\n\n")
     for name, _, _ in TABLES:
         w("const std::span<const code_range> %s{%s_ranges};\n" % (name, name))

@@ -132,7 +132,9 @@ class client_exchange {
                                    std::string tls_endpoint_hash = {}, std::string user = {});
 
   // Skips PBKDF2 when the server sends this salt and iteration count (keys cached from an
-  // earlier login, see keys()); otherwise the password is used as usual.
+  // earlier login, see keys()); otherwise the password is used as usual. PostgreSQL draws a new
+  // salt whenever a password is set, so a salt match means the same verifier; still, drop the
+  // cache after a login with cached keys fails.
   void reuse_keys(client_keys keys) { keys_ = std::move(keys); }
   // Server-first messages asking for more iterations are `malformed`.
   void set_max_iterations(std::uint32_t n) { max_iterations_ = n; }
