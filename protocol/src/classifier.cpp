@@ -193,6 +193,15 @@ class statement_reader {
   }
 
   bool failed() const { return current_.kind == token_kind::error; }
+
+  // Statements nest (EXPLAIN, PREPARE, DECLARE and COPY hold one); the depth is bounded so that
+  // "explain explain explain ..." cannot exhaust the stack.
+  bool enter_nested() {
+    if (nesting_ >= max_nesting) return false;
+    ++nesting_;
+    return true;
+  }
+  void leave_nested() { --nesting_; }
   std::size_t depth() const { return depth_; }
   std::uint8_t flags_seen() const { return flags_seen_; }
 
@@ -209,6 +218,8 @@ class statement_reader {
   std::size_t depth_ = 0;
   std::size_t limit_ = no_limit;
   std::uint8_t flags_seen_ = token_flag_none;
+  static constexpr int max_nesting = 16;
+  int nesting_ = 0;
 };
 
 struct transaction_modes {
@@ -347,17 +358,22 @@ verdict classify_copy(statement_reader& r, const function_policy& policy) {
 }
 
 verdict classify_set(statement_reader& r) {
+  // SET [LOCAL | SESSION] TRANSACTION modes, SET [SESSION] SESSION CHARACTERISTICS AS
+  // TRANSACTION modes, or SET [LOCAL | SESSION] name ..., SET ROLE, SET CONSTRAINTS ...
+  const bool local = r.take_word("local");
+  const bool session = !local && r.take_word("session");
+  if (session) r.take_word("session");
+  if (session && r.take_word("characteristics")) {
+    // The session default for later transactions, not this one.
+    const auto m = parse_modes(r);
+    return {sql_kind::read, statement_type::set_transaction, m, true};
+  }
   if (r.take_word("transaction")) {
     const auto m = parse_modes(r);
     const bool primary_only = m.read_write || m.serializable || m.snapshot;
     return {primary_only ? sql_kind::write : sql_kind::read, statement_type::set_transaction, m};
   }
-  if (r.take_word("session") && r.take_word("characteristics")) {
-    const auto m = parse_modes(r);
-    return {sql_kind::read, statement_type::set_transaction, m, true};
-  }
-  // SET [SESSION | LOCAL] name ..., SET ROLE, SET CONSTRAINTS ...: values are literals, never
-  // expressions, so nothing here can call a function.
+  // Values after SET are literals or names, never expressions: nothing here calls a function.
   return {sql_kind::read, statement_type::set};
 }
 
@@ -409,7 +425,16 @@ bool is_ddl_keyword(std::string_view w) {
                      [w](std::string_view kw) { return iequals(w, kw); });
 }
 
+verdict classify_statement_at(statement_reader& r, const function_policy& policy);
+
 verdict classify_statement(statement_reader& r, const function_policy& policy) {
+  if (!r.enter_nested()) return {};
+  const verdict v = classify_statement_at(r, policy);
+  r.leave_nested();
+  return v;
+}
+
+verdict classify_statement_at(statement_reader& r, const function_policy& policy) {
   if (r.at_boundary()) return {sql_kind::read, statement_type::empty};
   // (SELECT ...) UNION (SELECT ...): parentheses may only open a query.
   bool parenthesised = false;
@@ -531,6 +556,7 @@ pass_result run_pass(std::string_view sql, bool standard_conforming_strings,
       // The server rejects the whole string when it ends inside a quote or comment.
       result.kind = sql_kind::unknown;
       if (result.statements == 0) result.first = statement_type::other;
+      if (v.type != statement_type::empty) ++result.statements;
       result.begins_read_only = false;
       result.multi_statement = result.statements > 1;
       out.flags_seen = r.flags_seen();
