@@ -47,7 +47,8 @@ bool sql_lexer::skip_space_and_comments() {
       const auto start = pos_ + 2;
       auto end = s_.find_first_of("\r\n", start);
       if (end == std::string_view::npos) end = s_.size();
-      if (comment_handler_ != nullptr) comment_handler_(comment_ctx_, s_.substr(start, end - start));
+      if (comment_handler_ != nullptr)
+        comment_handler_(comment_ctx_, s_.substr(start, end - start));
       pos_ = end;
     } else if (c == '/' && n == '*') {
       // Block comments nest in PostgreSQL, unlike in the SQL standard.
@@ -82,8 +83,8 @@ bool sql_lexer::skip_space_and_comments() {
   return true;
 }
 
-token sql_lexer::lex_quoted(std::size_t start, std::size_t body, char quote,
-                            bool backslash_escapes, token_kind kind, std::uint8_t flags) {
+token sql_lexer::lex_quoted(std::size_t start, std::size_t body, char quote, bool backslash_escapes,
+                            token_kind kind, std::uint8_t flags) {
   std::size_t i = body;
   while (i < s_.size()) {
     const char c = s_[i];
@@ -174,8 +175,7 @@ token sql_lexer::next() {
                       token_flag_none);
   }
   if (c == '"') {
-    return lex_quoted(start, start + 1, '"', false, token_kind::quoted_identifier,
-                      token_flag_none);
+    return lex_quoted(start, start + 1, '"', false, token_kind::quoted_identifier, token_flag_none);
   }
   if ((c == 'e' || c == 'E') && n == '\'') {
     return lex_quoted(start, start + 2, '\'', true, token_kind::string, token_flag_none);
