@@ -115,9 +115,9 @@ def tps_section(meta, results):
                 continue
             failed = str(s["failed_tx"])
             if s["aborted"]:
-                failed += f" ({s['aborted']} clients aborted)"
+                failed += f", {s['aborted']} clients aborted"
             if s["state"] == "failed":
-                failed = f"**failed** in {s['failed_rounds']}/{s['rounds']} rounds: {failed}"
+                failed = f"**failed** ({s['failed_rounds']}/{s['rounds']} rounds): {failed}"
             tps = fmt(s["tps"])
             if s["state"] == "failed":
                 tps = f"({tps})"
