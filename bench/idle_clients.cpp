@@ -60,8 +60,8 @@ bool parse_options(int argc, char** argv, options& opt) {
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     long v = 0;
-    if (i + 1 < argc && (arg == "--clients" || arg == "--parallel" || arg == "--timeout" ||
-                         arg == "--hold")) {
+    if (i + 1 < argc &&
+        (arg == "--clients" || arg == "--parallel" || arg == "--timeout" || arg == "--hold")) {
       if (!parse_count(argv[++i], 1000000, v)) return false;
       if (arg == "--clients") opt.clients = static_cast<std::size_t>(v);
       if (arg == "--parallel") opt.parallel = static_cast<std::size_t>(v);
@@ -94,7 +94,8 @@ short events_for(PostgresPollingStatusType want) {
 
 // Drives all attempts until every client is connected or failed, or the deadline passes.
 // Returns the connected ones; counts failures and keeps the first error message.
-std::vector<PGconn*> connect_all(const options& opt, std::size_t& failed, std::string& first_error) {
+std::vector<PGconn*> connect_all(const options& opt, std::size_t& failed,
+                                 std::string& first_error) {
   std::vector<PGconn*> connected;
   connected.reserve(opt.clients);
   std::vector<attempt> in_flight;
@@ -212,7 +213,8 @@ int main(int argc, char** argv) {
   const std::chrono::duration<double> took = clock_type::now() - begin;
   std::printf("connected=%zu failed=%zu seconds=%.1f\n", conns.size(), failed, took.count());
   std::fflush(stdout);
-  if (!first_error.empty()) std::fprintf(stderr, "idle_clients: first error: %s", first_error.c_str());
+  if (!first_error.empty())
+    std::fprintf(stderr, "idle_clients: first error: %s", first_error.c_str());
 
   const std::size_t closed = hold(conns, signal_fd, opt.hold_seconds);
   const std::size_t still = conns.size() - closed;
