@@ -192,7 +192,7 @@ def idle_section(meta, idle):
         before, after, connected = num(r["rss_before_kb"]), num(r["rss_after_kb"]), num(r["connected"])
         bytes_per = (after - before) * 1024 / connected if None not in (before, after) and connected else None
         per_client[key] = bytes_per
-        out.append(f"| {label} | {fmt(connected)} | {r['still_connected'] or '?'} "
+        out.append(f"| {label} | {fmt(connected)} | {fmt(num(r['still_connected']))} "
                    f"| {fmt(before / 1024 if before is not None else None, 1)} "
                    f"| {fmt(after / 1024 if after is not None else None, 1)} | {fmt(bytes_per)} |")
         if r["note"]:
