@@ -52,11 +52,19 @@ constexpr std::string_view builtin_write_functions[] = {
 
 // Every function whose name starts with one of these.
 constexpr std::string_view builtin_write_prefixes[] = {
-    "lo_",  // large objects: lo_import, lo_create, lo_unlink, lo_put, ...
-    "pg_advisory_", "pg_try_advisory_",  // locks must be taken where other clients take them
-    "pg_replication_origin_", "pg_stat_reset", "binary_upgrade_",
-    "dblink",    // runs arbitrary SQL elsewhere, and keeps named connections in the session
-    "pg_file_",  // adminpack: pg_file_write, pg_file_unlink, ...
+    // large objects: lo_import, lo_create, lo_unlink, lo_put, ...
+    "lo_",
+    // advisory locks only exclude clients that take them on the same server
+    "pg_advisory_",
+    "pg_try_advisory_",
+    // replication origins, statistics resets, pg_upgrade internals
+    "pg_replication_origin_",
+    "pg_stat_reset",
+    "binary_upgrade_",
+    // runs arbitrary SQL elsewhere, and keeps named connections in the session
+    "dblink",
+    // adminpack: pg_file_write, pg_file_unlink, ...
+    "pg_file_",
 };
 
 // VOLATILE in the catalog, yet they change nothing and are fine on a hot standby. Sorted.
@@ -304,11 +312,11 @@ verdict classify_explain(statement_reader& r, const function_policy& policy) {
       if (!is_word(t, "analyze") && !is_word(t, "analyse")) continue;
       // ANALYZE [boolean]: off only when spelled off.
       const token& v = r.peek();
-      const bool off = is_word(v, "false") || is_word(v, "off") || is_word(v, "no") ||
-                       (v.kind == token_kind::number && v.text == "0") ||
-                       (v.kind == token_kind::string &&
-                        (iequals(v.text, "false") || iequals(v.text, "off") ||
-                         iequals(v.text, "no") || v.text == "0"));
+      const bool off =
+          is_word(v, "false") || is_word(v, "off") || is_word(v, "no") ||
+          (v.kind == token_kind::number && v.text == "0") ||
+          (v.kind == token_kind::string && (iequals(v.text, "false") || iequals(v.text, "off") ||
+                                            iequals(v.text, "no") || v.text == "0"));
       analyze = !off;  // the last mention wins, as in the server
     }
   } else {
@@ -417,9 +425,9 @@ verdict classify_declare(statement_reader& r, const function_policy& policy) {
 
 bool is_ddl_keyword(std::string_view w) {
   static constexpr std::string_view ddl[] = {
-      "alter",   "analyse", "analyze", "checkpoint", "cluster",  "comment", "create",
-      "drop",    "grant",   "import",  "load",       "lock",     "reassign", "refresh",
-      "reindex", "revoke",  "security", "truncate",  "vacuum",
+      "alter",   "analyse", "analyze",  "checkpoint", "cluster", "comment",  "create",
+      "drop",    "grant",   "import",   "load",       "lock",    "reassign", "refresh",
+      "reindex", "revoke",  "security", "truncate",   "vacuum",
   };
   return std::any_of(std::begin(ddl), std::end(ddl),
                      [w](std::string_view kw) { return iequals(w, kw); });
@@ -506,8 +514,8 @@ verdict classify_statement_at(statement_reader& r, const function_policy& policy
 route_hint hint_of(std::string_view comment) {
   constexpr std::string_view prefix = "pgsteer:";
   auto is_word_char = [](char c) {
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == ':';
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == ':';
   };
   route_hint found = route_hint::none;
   for (std::size_t i = 0; i + prefix.size() <= comment.size(); ++i) {

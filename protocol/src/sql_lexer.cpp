@@ -18,7 +18,8 @@ enum : std::uint8_t {
 
 constexpr std::array<std::uint8_t, 256> char_classes = [] {
   std::array<std::uint8_t, 256> t{};
-  for (const char c : {' ', '\t', '\n', '\r', '\f', '\v'}) t[static_cast<unsigned char>(c)] = cc_space;
+  for (const char c : {' ', '\t', '\n', '\r', '\f', '\v'})
+    t[static_cast<unsigned char>(c)] = cc_space;
   for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = cc_ident_start;
   for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = cc_ident_start;
   t['_'] = cc_ident_start;
@@ -61,7 +62,8 @@ bool sql_lexer::skip_space_and_comments() {
       const auto start = pos_ + 2;
       auto end = s_.find_first_of("\r\n", start);
       if (end == std::string_view::npos) end = s_.size();
-      if (comment_handler_ != nullptr) comment_handler_(comment_ctx_, s_.substr(start, end - start));
+      if (comment_handler_ != nullptr)
+        comment_handler_(comment_ctx_, s_.substr(start, end - start));
       pos_ = end;
     } else if (c == '/' && n == '*') {
       // Block comments nest in PostgreSQL, unlike in the SQL standard.
@@ -96,8 +98,8 @@ bool sql_lexer::skip_space_and_comments() {
   return true;
 }
 
-token sql_lexer::lex_quoted(std::size_t start, std::size_t body, char quote,
-                            bool backslash_escapes, token_kind kind, std::uint8_t flags) {
+token sql_lexer::lex_quoted(std::size_t start, std::size_t body, char quote, bool backslash_escapes,
+                            token_kind kind, std::uint8_t flags) {
   std::size_t i = body;
   while (i < s_.size()) {
     const char c = s_[i];
@@ -188,8 +190,7 @@ token sql_lexer::next() {
                       token_flag_none);
   }
   if (c == '"') {
-    return lex_quoted(start, start + 1, '"', false, token_kind::quoted_identifier,
-                      token_flag_none);
+    return lex_quoted(start, start + 1, '"', false, token_kind::quoted_identifier, token_flag_none);
   }
   if ((c == 'e' || c == 'E') && n == '\'') {
     return lex_quoted(start, start + 2, '\'', true, token_kind::string, token_flag_none);

@@ -22,10 +22,10 @@ constexpr sql_kind U = sql_kind::unknown;
 using st = statement_type;
 
 // Flags a row expects; every other flag must be off.
-constexpr unsigned RO = 1;  // begins_read_only
-constexpr unsigned MS = 2;  // multi_statement
-constexpr unsigned TC = 4;  // transaction_control
-constexpr unsigned HP = 8;  // hint primary
+constexpr unsigned RO = 1;   // begins_read_only
+constexpr unsigned MS = 2;   // multi_statement
+constexpr unsigned TC = 4;   // transaction_control
+constexpr unsigned HP = 8;   // hint primary
 constexpr unsigned HR = 16;  // hint replica
 
 struct case_row {
@@ -533,9 +533,10 @@ TEST_CASE("case does not matter to keywords", "[protocol][classifier]") {
   // Every row again with ASCII letters outside quotes and comments flipped in case is too much
   // machinery; flipping the whole string keeps the verdict wherever no quote or name is involved.
   const function_policy policy;
-  for (const char* sql : {"SELECT 1 FOR UPDATE", "with X as (DELETE from T returning *) select 1",
-                          "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "eXpLaIn AnAlYzE DeLeTe FROM t",
-                          "CoPy (SeLeCt 1) To StDoUt", "select NEXTVAL('S')"}) {
+  for (const char* sql :
+       {"SELECT 1 FOR UPDATE", "with X as (DELETE from T returning *) select 1",
+        "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY", "eXpLaIn AnAlYzE DeLeTe FROM t",
+        "CoPy (SeLeCt 1) To StDoUt", "select NEXTVAL('S')"}) {
     std::string upper(sql), lower(sql);
     for (auto& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
     for (auto& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
@@ -671,8 +672,8 @@ TEST_CASE("hostile shapes get a verdict without crashing", "[protocol][classifie
 TEST_CASE("classifying allocates nothing", "[protocol][classifier]") {
   function_policy policy;
   policy.set_volatile_functions({"audit_insert"});
-  const std::string long_select = "select a, b, c from t where id in (" +
-                                  std::string(5000, '1') + ") and x = 'insert' -- update";
+  const std::string long_select = "select a, b, c from t where id in (" + std::string(5000, '1') +
+                                  ") and x = 'insert' -- update";
   const std::string_view inputs[] = {
       "SELECT abalance FROM pgbench_accounts WHERE aid = $1;",
       "UPDATE pgbench_accounts SET abalance = abalance + $1 WHERE aid = $2;",

@@ -60,8 +60,7 @@ using v = std::vector<std::string>;
 }  // namespace
 
 TEST_CASE("words, numbers, parameters and punctuation", "[protocol][sql_lexer]") {
-  CHECK(lex("SELECT a, b1 FROM t;") ==
-        v{"w:SELECT", "w:a", ".:,", "w:b1", "w:FROM", "w:t", ".:;"});
+  CHECK(lex("SELECT a, b1 FROM t;") == v{"w:SELECT", "w:a", ".:,", "w:b1", "w:FROM", "w:t", ".:;"});
   CHECK(lex("select foo$bar, x$$y") == v{"w:select", "w:foo$bar", ".:,", "w:x$$y"});
   CHECK(lex("1 1.5 .5 1e10 1.5E-3 2e+4 1..10") ==
         v{"n:1", "n:1.5", "n:.5", "n:1e10", "n:1.5E-3", "n:2e+4", "n:1", ".:.", "n:.10"});
@@ -153,7 +152,8 @@ TEST_CASE("comments", "[protocol][sql_lexer]") {
   CHECK(seen == v{" one ", " two", " x /* y */ "});
 }
 
-TEST_CASE("unterminated input ends in an error token, never past the end", "[protocol][sql_lexer]") {
+TEST_CASE("unterminated input ends in an error token, never past the end",
+          "[protocol][sql_lexer]") {
   CHECK(lex("select 'abc") == v{"w:select", "E:'abc"});
   CHECK(lex("'it''") == v{"E:'it''"});
   CHECK(lex("E'abc\\'") == v{"E:E'abc\\'"});
