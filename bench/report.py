@@ -141,6 +141,24 @@ def tps_section(meta, results):
         "A ratio is n/a where either side failed or did not run. TPS in parentheses: the run "
         "failed (clients aborted), so the number is not comparable.",
     ]
+    rounds = sorted({int(r["round"]) for r in results})
+    out += ["", "TPS of every round (spread = noise; `failed` and `n/a` as above):", "",
+            "| workload | target | " + " | ".join(f"round {n}" for n in rounds) + " |",
+            "| --- | --- |" + " ---: |" * len(rounds)]
+    for w in workloads:
+        for key, label in TARGETS:
+            cells = []
+            for n in rounds:
+                row = next((r for r in results if r["workload"] == w and r["target"] == key
+                            and int(r["round"]) == n), None)
+                if row is None or row["status"] == "n/a":
+                    cells.append("n/a")
+                elif row["status"] != "ok":
+                    cells.append("failed")
+                else:
+                    cells.append(fmt(num(row["tps"])))
+            out.append(f"| {WORKLOAD_NAMES.get(w, w) if key == 'direct' else ''} | {label} | "
+                       + " | ".join(cells) + " |")
     reasons = []
     for w in workloads:
         for key, label in TARGETS:
@@ -174,7 +192,7 @@ def idle_section(meta, idle):
         before, after, connected = num(r["rss_before_kb"]), num(r["rss_after_kb"]), num(r["connected"])
         bytes_per = (after - before) * 1024 / connected if None not in (before, after) and connected else None
         per_client[key] = bytes_per
-        out.append(f"| {label} | {fmt(connected)} | {r['still_connected'] or '?'} "
+        out.append(f"| {label} | {fmt(connected)} | {fmt(num(r['still_connected']))} "
                    f"| {fmt(before / 1024 if before is not None else None, 1)} "
                    f"| {fmt(after / 1024 if after is not None else None, 1)} | {fmt(bytes_per)} |")
         if r["note"]:

@@ -52,14 +52,19 @@ constexpr std::string_view builtin_write_functions[] = {
 
 // Every function whose name starts with one of these.
 constexpr std::string_view builtin_write_prefixes[] = {
-    "lo_",  // large objects: lo_import, lo_create, lo_unlink, lo_put, ...
+    // large objects: lo_import, lo_create, lo_unlink, lo_put, ...
+    "lo_",
+    // advisory locks only exclude clients that take them on the same server
     "pg_advisory_",
-    "pg_try_advisory_",  // locks must be taken where other clients take them
+    "pg_try_advisory_",
+    // replication origins, statistics resets, pg_upgrade internals
     "pg_replication_origin_",
     "pg_stat_reset",
     "binary_upgrade_",
-    "dblink",    // runs arbitrary SQL elsewhere, and keeps named connections in the session
-    "pg_file_",  // adminpack: pg_file_write, pg_file_unlink, ...
+    // runs arbitrary SQL elsewhere, and keeps named connections in the session
+    "dblink",
+    // adminpack: pg_file_write, pg_file_unlink, ...
+    "pg_file_",
 };
 
 // VOLATILE in the catalog, yet they change nothing and are fine on a hot standby. Sorted.

@@ -10,10 +10,11 @@ namespace {
 
 void write_fields(std::string& out, char type, const error_fields& f) {
   message_builder b(out, type);
-  b.u8('S').cstring(f.severity).u8('V').cstring(f.severity);
-  b.u8('C').cstring(f.code).u8('M').cstring(f.message);
-  if (!f.detail.empty()) b.u8('D').cstring(f.detail);
-  if (!f.hint.empty()) b.u8('H').cstring(f.hint);
+  b.u8(error_field::severity).cstring(f.severity);
+  b.u8(error_field::severity_nonlocalized).cstring(f.severity);
+  b.u8(error_field::code).cstring(f.code).u8(error_field::message).cstring(f.message);
+  if (!f.detail.empty()) b.u8(error_field::detail).cstring(f.detail);
+  if (!f.hint.empty()) b.u8(error_field::hint).cstring(f.hint);
   b.u8(0);
 }
 
@@ -25,6 +26,15 @@ void write_error_response(std::string& out, const error_fields& fields) {
 
 void write_notice_response(std::string& out, const error_fields& fields) {
   write_fields(out, backend::notice_response, fields);
+}
+
+void write_error_fields(std::string& out, char type,
+                        const std::vector<std::pair<char, std::string_view>>& fields) {
+  message_builder b(out, type);
+  for (const auto& [field, value] : fields) {
+    if (field != '\0') b.u8(static_cast<std::uint8_t>(field)).cstring(value);
+  }
+  b.u8(0);
 }
 
 std::optional<std::vector<std::pair<char, std::string_view>>> parse_error_fields(
@@ -45,21 +55,26 @@ std::optional<std::vector<std::pair<char, std::string_view>>> parse_error_fields
 
 error_fields to_error_fields(const std::vector<std::pair<char, std::string_view>>& fields) {
   error_fields out;
+  bool nonlocalized = false;
   for (const auto& [type, value] : fields) {
     switch (type) {
-      case 'S':
-        out.severity = value;
+      case error_field::severity:
+        if (!nonlocalized) out.severity = value;
         break;
-      case 'C':
+      case error_field::severity_nonlocalized:
+        out.severity = value;
+        nonlocalized = true;
+        break;
+      case error_field::code:
         out.code = value;
         break;
-      case 'M':
+      case error_field::message:
         out.message = value;
         break;
-      case 'D':
+      case error_field::detail:
         out.detail = value;
         break;
-      case 'H':
+      case error_field::hint:
         out.hint = value;
         break;
       default:

@@ -22,6 +22,33 @@ std::optional<target_view> parse_target(std::string_view body) {
   return finished(r, target_view{static_cast<char>(*kind), *name});
 }
 
+// Int16 count + Int16 formats, then Int16 count + (Int32 length or -1, bytes) values: the shared
+// middle of Bind and FunctionCall.
+bool skip_formats_and_values(wire_reader& r) {
+  const auto formats = r.u16();
+  if (!formats || !r.bytes(std::size_t{*formats} * 2)) return false;
+  const auto values = r.u16();
+  if (!values) return false;
+  for (std::uint16_t i = 0; i < *values; ++i) {
+    const auto len = r.i32();
+    if (!len || *len < -1) return false;
+    if (*len > 0 && !r.bytes(static_cast<std::size_t>(*len))) return false;
+  }
+  return true;
+}
+
+void put_text_values(message_builder& b, const std::vector<std::optional<std::string_view>>& values) {
+  b.u16(0);  // no format codes: all text
+  b.u16(static_cast<std::uint16_t>(values.size()));
+  for (const auto& v : values) {
+    if (!v) {
+      b.i32(-1);
+    } else {
+      b.i32(static_cast<std::int32_t>(v->size())).bytes(*v);
+    }
+  }
+}
+
 void write_empty(std::string& out, char type) {
   message_builder(out, type);
 }
@@ -61,15 +88,7 @@ std::optional<bind_view> parse_bind(std::string_view body) {
   const auto rest = r.rest();
   // Validate the rest's structure so that a rewritten Bind is as well-formed as the original.
   wire_reader v(rest);
-  const auto formats = v.u16();
-  if (!formats || !v.bytes(std::size_t{*formats} * 2)) return std::nullopt;
-  const auto values = v.u16();
-  if (!values) return std::nullopt;
-  for (std::uint16_t i = 0; i < *values; ++i) {
-    const auto len = v.i32();
-    if (!len || *len < -1) return std::nullopt;
-    if (*len > 0 && !v.bytes(static_cast<std::size_t>(*len))) return std::nullopt;
-  }
+  if (!skip_formats_and_values(v)) return std::nullopt;
   const auto result_formats = v.u16();
   if (!result_formats || !v.bytes(std::size_t{*result_formats} * 2) || !v.at_end()) {
     return std::nullopt;
@@ -124,7 +143,16 @@ std::optional<function_call_view> parse_function_call(std::string_view body) {
   wire_reader r(body);
   const auto oid = r.i32();
   if (!oid) return std::nullopt;
-  return function_call_view{*oid, r.rest()};
+  const auto rest = body.substr(r.position());
+  if (!skip_formats_and_values(r)) return std::nullopt;
+  const auto result_format = r.i16();
+  if (!result_format) return std::nullopt;
+  return finished(r, function_call_view{*oid, rest, *result_format});
+}
+
+std::uint32_t parse_view::parameter_type(std::size_t i) const {
+  if (i >= parameter_count || (i + 1) * 4 > parameter_types.size()) return 0;
+  return load_u32(parameter_types.data() + i * 4);
 }
 
 std::optional<authentication_view> parse_authentication(std::string_view body) {
@@ -283,6 +311,17 @@ std::optional<negotiate_protocol_version_view> parse_negotiate_protocol_version(
   return finished(r, std::move(v));
 }
 
+std::optional<std::optional<std::string_view>> parse_function_call_response(
+    std::string_view body) {
+  wire_reader r(body);
+  const auto len = r.i32();
+  if (!len || *len < -1) return std::nullopt;
+  if (*len == -1) return finished(r, std::optional<std::string_view>{});
+  const auto value = r.bytes(static_cast<std::size_t>(*len));
+  if (!value) return std::nullopt;
+  return finished(r, std::optional<std::string_view>{*value});
+}
+
 // ---- frontend builders ----
 
 void write_query(std::string& out, std::string_view sql) {
@@ -306,6 +345,22 @@ void write_parse(std::string& out, const parse_view& parse, std::string_view new
 
 void write_bind(std::string& out, const bind_view& bind, std::string_view new_statement) {
   message_builder(out, frontend::bind).cstring(bind.portal).cstring(new_statement).bytes(bind.rest);
+}
+
+void write_bind(std::string& out, std::string_view portal, std::string_view statement,
+                const std::vector<std::optional<std::string_view>>& values) {
+  message_builder b(out, frontend::bind);
+  b.cstring(portal).cstring(statement);
+  put_text_values(b, values);
+  b.u16(0);  // results in text
+}
+
+void write_function_call(std::string& out, std::int32_t function_oid,
+                         const std::vector<std::optional<std::string_view>>& arguments) {
+  message_builder b(out, frontend::function_call);
+  b.i32(function_oid);
+  put_text_values(b, arguments);
+  b.i16(0);  // result in text
 }
 
 void write_describe(std::string& out, char kind, std::string_view name) {
@@ -461,6 +516,20 @@ void write_copy_in_response(std::string& out, std::int8_t format,
 void write_copy_out_response(std::string& out, std::int8_t format,
                              const std::vector<std::int16_t>& column_formats) {
   write_copy_response(out, backend::copy_out_response, format, column_formats);
+}
+
+void write_copy_both_response(std::string& out, std::int8_t format,
+                              const std::vector<std::int16_t>& column_formats) {
+  write_copy_response(out, backend::copy_both_response, format, column_formats);
+}
+
+void write_function_call_response(std::string& out, std::optional<std::string_view> value) {
+  message_builder b(out, backend::function_call_response);
+  if (!value) {
+    b.i32(-1);
+  } else {
+    b.i32(static_cast<std::int32_t>(value->size())).bytes(*value);
+  }
 }
 
 void write_notification_response(std::string& out, std::int32_t process_id,

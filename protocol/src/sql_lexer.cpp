@@ -3,39 +3,54 @@
 // identifiers, dollar quotes with optional tags, and numbers that never swallow a '$'.
 #include "pgsteer/protocol/sql_lexer.hpp"
 
+#include <array>
+
 namespace pgsteer::protocol {
 namespace {
 
+// Character classes by table: the lexer asks for every byte of every query.
+enum : std::uint8_t {
+  cc_space = 1,
+  cc_ident_start = 2,  // letters, '_', and every byte >= 0x80 (scan.l's ident_start)
+  cc_digit = 4,
+  cc_dollar = 8,
+};
+
+constexpr std::array<std::uint8_t, 256> char_classes = [] {
+  std::array<std::uint8_t, 256> t{};
+  for (const char c : {' ', '\t', '\n', '\r', '\f', '\v'})
+    t[static_cast<unsigned char>(c)] = cc_space;
+  for (int c = 'a'; c <= 'z'; ++c) t[static_cast<std::size_t>(c)] = cc_ident_start;
+  for (int c = 'A'; c <= 'Z'; ++c) t[static_cast<std::size_t>(c)] = cc_ident_start;
+  t['_'] = cc_ident_start;
+  for (std::size_t c = 0x80; c < 0x100; ++c) t[c] = cc_ident_start;
+  for (int c = '0'; c <= '9'; ++c) t[static_cast<std::size_t>(c)] = cc_digit;
+  t['$'] = cc_dollar;
+  return t;
+}();
+
+std::uint8_t char_class(char c) {
+  return char_classes[static_cast<unsigned char>(c)];
+}
 bool is_space(char c) {
-  return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
+  return (char_class(c) & cc_space) != 0;
 }
 bool is_ident_start(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
-         static_cast<unsigned char>(c) >= 0x80;
+  return (char_class(c) & cc_ident_start) != 0;
 }
 bool is_digit(char c) {
-  return c >= '0' && c <= '9';
+  return (char_class(c) & cc_digit) != 0;
 }
 // Unquoted identifiers may contain '$' after the first character (scan.l's ident_cont).
 bool is_ident_char(char c) {
-  return is_ident_start(c) || is_digit(c) || c == '$';
+  return (char_class(c) & (cc_ident_start | cc_digit | cc_dollar)) != 0;
 }
 // Dollar-quote tags may not contain '$' (scan.l's dolq_cont).
 bool is_tag_char(char c) {
-  return is_ident_start(c) || is_digit(c);
+  return (char_class(c) & (cc_ident_start | cc_digit)) != 0;
 }
 
 }  // namespace
-
-bool iequals(std::string_view text, std::string_view lower) {
-  if (text.size() != lower.size()) return false;
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    char c = text[i];
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    if (c != lower[i]) return false;
-  }
-  return true;
-}
 
 bool sql_lexer::skip_space_and_comments() {
   while (pos_ < s_.size()) {

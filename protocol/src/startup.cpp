@@ -2,7 +2,10 @@
 // client sees the same refusal through pgsteer as without it.
 #include "pgsteer/protocol/startup.hpp"
 
+#include <optional>
+
 #include "pgsteer/protocol/builder.hpp"
+#include "pgsteer/protocol/messages.hpp"
 #include "pgsteer/protocol/sqlstate.hpp"
 #include "pgsteer/protocol/wire.hpp"
 
@@ -18,11 +21,35 @@ startup_packet invalid(std::string_view code, std::string message) {
   return p;
 }
 
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+// Whether `value` is a non-empty prefix of `word` (at least `min` characters), ignoring case.
+bool prefix_of(std::string_view value, std::string_view word, std::size_t min = 1) {
+  if (value.size() < min || value.size() > word.size()) return false;
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    if (lower(value[i]) != word[i]) return false;
+  }
+  return true;
+}
+
+// PostgreSQL's boolean spellings (parse_bool): prefixes of true/false/yes/no, on/off, 1/0.
+std::optional<bool> parse_bool(std::string_view v) {
+  if (prefix_of(v, "true") || prefix_of(v, "yes") || prefix_of(v, "on", 2) || v == "1") {
+    return true;
+  }
+  if (prefix_of(v, "false") || prefix_of(v, "no") || prefix_of(v, "off", 2) || v == "0") {
+    return false;
+  }
+  return std::nullopt;
+}
+
 }  // namespace
 
 std::string_view startup_packet::parameter(std::string_view name) const {
-  for (const auto& [key, value] : parameters) {
-    if (key == name) return value;
+  for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
+    if (it->first == name) return it->second;
   }
   return {};
 }
@@ -80,14 +107,15 @@ startup_packet parse_startup_packet(std::string_view packet, const startup_limit
     if (!value)
       return invalid(sqlstate::protocol_violation,
                      "invalid startup packet layout: expected terminator as last byte");
-    if (name->starts_with("_pq_.")) {
-      p.unrecognized_options.emplace_back(*name);
-      continue;
-    }
-    if (p.parameters.size() >= limits.max_parameters) {
+    if (p.parameters.size() + p.unrecognized_options.size() >= limits.max_parameters) {
       return invalid(sqlstate::program_limit_exceeded,
                      "too many parameters in startup packet (limit " +
                          std::to_string(limits.max_parameters) + ")");
+    }
+    if (name->starts_with("_pq_.")) {
+      // PostgreSQL defines no protocol options yet: every one is unrecognised.
+      p.unrecognized_options.emplace_back(*name);
+      continue;
     }
     p.parameters.emplace_back(*name, *value);
   }
@@ -99,7 +127,24 @@ startup_packet parse_startup_packet(std::string_view packet, const startup_limit
     return invalid(sqlstate::invalid_authorization_specification,
                    "no PostgreSQL user name specified in startup packet");
   }
+  if (const auto replication = p.parameter("replication"); !replication.empty()) {
+    if (replication == "database") {
+      p.replication = replication_mode::logical;
+    } else if (const auto on = parse_bool(replication)) {
+      p.replication = *on ? replication_mode::physical : replication_mode::none;
+    } else {
+      auto bad = invalid(sqlstate::invalid_parameter_value,
+                         "invalid value for parameter \"replication\": \"" +
+                             std::string(replication) + "\"");
+      bad.error.hint = "Valid values are: \"false\", 0, \"true\", 1, \"database\".";
+      return bad;
+    }
+  }
   return p;
+}
+
+void write_negotiate_protocol_version(std::string& out, const startup_packet& packet) {
+  write_negotiate_protocol_version(out, 0, packet.unrecognized_options);
 }
 
 void write_startup_message(std::string& out,

@@ -475,15 +475,36 @@ void check_row(const case_row& c, const function_policy& policy) {
   CHECK(to_string(got.hint) == to_string(hint));
 }
 
-// Counts allocations on this thread, to hold classify() to its promise of none.
-thread_local std::size_t allocations = 0;
-
 }  // namespace
 
+// Counting allocations needs the scalar operator new/delete replaced. AddressSanitizer brings
+// its own and checks that they pair up, so under it the check is left out.
+#if defined(__SANITIZE_ADDRESS__)
+#define PGSTEER_COUNT_ALLOCATIONS 0
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define PGSTEER_COUNT_ALLOCATIONS 0
+#endif
+#endif
+#ifndef PGSTEER_COUNT_ALLOCATIONS
+#define PGSTEER_COUNT_ALLOCATIONS 1
+#endif
+
+#if PGSTEER_COUNT_ALLOCATIONS
+namespace {
+thread_local std::size_t allocations = 0;
+}  // namespace
+
+// Every scalar form, so that all memory from them is malloc'd and free'd consistently; the
+// array forms call these.
 void* operator new(std::size_t size) {
   ++allocations;
   if (void* p = std::malloc(size == 0 ? 1 : size)) return p;
   throw std::bad_alloc();
+}
+void* operator new(std::size_t size, const std::nothrow_t&) noexcept {
+  ++allocations;
+  return std::malloc(size == 0 ? 1 : size);
 }
 void operator delete(void* p) noexcept {
   std::free(p);
@@ -491,6 +512,10 @@ void operator delete(void* p) noexcept {
 void operator delete(void* p, std::size_t) noexcept {
   std::free(p);
 }
+void operator delete(void* p, const std::nothrow_t&) noexcept {
+  std::free(p);
+}
+#endif
 
 TEST_CASE("classifier table", "[protocol][classifier]") {
   function_policy policy;
@@ -659,6 +684,14 @@ TEST_CASE("classifying allocates nothing", "[protocol][classifier]") {
       "select \"we\"\"ird\"(1)",
       long_select,
   };
+#if PGSTEER_COUNT_ALLOCATIONS
+  {
+    // The counter sees allocations at all.
+    const auto before = allocations;
+    const std::string allocated(100, 'x');
+    const auto after = allocations;
+    CHECK(after == before + 1);
+  }
   for (const auto sql : inputs) {
     INFO(sql);  // Catch2's message allocates: keep it outside the measured span
     const auto before = allocations;
@@ -667,6 +700,10 @@ TEST_CASE("classifying allocates nothing", "[protocol][classifier]") {
     CHECK(after == before);
     CHECK(c.statements > 0);
   }
+#else
+  WARN("allocation counting is off under AddressSanitizer");
+  for (const auto sql : inputs) CHECK(classify(sql, policy).statements > 0);
+#endif
 }
 
 TEST_CASE("names for logs", "[protocol][classifier]") {

@@ -23,6 +23,9 @@
 #define LLVMFuzzerTestOneInput fuzz_classifier_one
 #include "../../fuzz/fuzz_classifier.cpp"
 #undef LLVMFuzzerTestOneInput
+#define LLVMFuzzerTestOneInput fuzz_transaction_tracker_one
+#include "../../fuzz/fuzz_transaction_tracker.cpp"
+#undef LLVMFuzzerTestOneInput
 
 namespace {
 
@@ -54,4 +57,5 @@ TEST_CASE("fuzz corpora and crash regressions replay cleanly", "[protocol][fuzz]
   CHECK(replay("messages", fuzz_messages_one) > 0);
   CHECK(replay("scram", fuzz_scram_one) > 0);
   CHECK(replay("classifier", fuzz_classifier_one) > 0);
+  CHECK(replay("transaction_tracker", fuzz_transaction_tracker_one) > 0);
 }

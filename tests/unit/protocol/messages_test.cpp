@@ -259,10 +259,103 @@ TEST_CASE("the remaining builders round-trip", "[protocol][messages]") {
   REQUIRE(unnamed);
   CHECK(unnamed->statement.empty());
   CHECK(unnamed->parameter_count == 0);
-  // FunctionCall: Int32 function OID, then arguments passed through untouched.
-  const std::string call = "\x00\x00\x04\xd2\x00\x00"s;
+  // FunctionCall: Int32 function OID | Int16 0 formats | Int16 0 arguments | Int16 0 result
+  // format; everything after the OID passed through untouched.
+  const std::string call = "\x00\x00\x04\xd2\x00\x00\x00\x00\x00\x00"s;
   const auto f = parse_function_call(call);
   REQUIRE(f);
   CHECK(f->function_oid == 1234);
-  CHECK(f->rest == "\x00\x00"s);
+  CHECK(f->rest == "\x00\x00\x00\x00\x00\x00"s);
+}
+
+TEST_CASE("Bind from text values is what PostgreSQL expects", "[protocol][messages]") {
+  std::string out;
+  write_bind(out, "p1", "s1", {std::string_view("42"), std::nullopt});
+  // 'B' | len 26 | "p1\0" | "s1\0" | Int16 0 formats | Int16 2 values | Int32 2 "42" | Int32 -1
+  //   | Int16 0 result formats
+  CHECK(out ==
+        "B\x00\x00\x00\x1ap1\x00s1\x00\x00\x00\x00\x02\x00\x00\x00\x02"
+        "42\xff\xff\xff\xff\x00\x00"s);
+  const auto b = parse_bind(body_of(out, 'B'));
+  REQUIRE(b);
+  CHECK(b->portal == "p1");
+  CHECK(b->statement == "s1");
+  out.clear();
+  write_bind(out, "", "");
+  CHECK(parse_bind(body_of(out, 'B')));
+}
+
+TEST_CASE("FunctionCall and its response round-trip", "[protocol][messages]") {
+  std::string out;
+  write_function_call(out, 2026, {std::string_view("x"), std::nullopt});
+  // 'F' | len 23 | Int32 2026 | Int16 0 formats | Int16 2 args | Int32 1 "x" | Int32 -1 | Int16 0
+  CHECK(out ==
+        "F\x00\x00\x00\x17\x00\x00\x07\xea\x00\x00\x00\x02\x00\x00\x00\x01x"
+        "\xff\xff\xff\xff\x00\x00"s);
+  const auto f = parse_function_call(body_of(out, 'F'));
+  REQUIRE(f);
+  CHECK(f->function_oid == 2026);
+  CHECK(f->result_format == 0);
+  CHECK(f->rest == std::string_view(out).substr(9));
+  // An argument longer than the message, a missing result format, trailing bytes.
+  CHECK_FALSE(parse_function_call("\x00\x00\x07\xea\x00\x00\x00\x01\x00\x00\x00\x09x\x00\x00"s));
+  CHECK_FALSE(parse_function_call("\x00\x00\x07\xea\x00\x00\x00\x00"s));
+  CHECK_FALSE(parse_function_call("\x00\x00\x07\xea\x00\x00\x00\x00\x00\x00\x00"s));
+
+  out.clear();
+  write_function_call_response(out, std::string_view("4242"));
+  const auto v = parse_function_call_response(body_of(out, 'V'));
+  REQUIRE(v);
+  CHECK(*v == "4242");
+  out.clear();
+  write_function_call_response(out, std::nullopt);
+  const auto null = parse_function_call_response(body_of(out, 'V'));
+  REQUIRE(null);
+  CHECK_FALSE(null->has_value());
+  CHECK_FALSE(parse_function_call_response("\x00\x00\x00\x05" "abc"s));
+}
+
+TEST_CASE("Parse exposes its parameter types", "[protocol][messages]") {
+  std::string out;
+  write_parse(out, "s", "select $1, $2", {23, 25});
+  const auto p = parse_parse(body_of(out, 'P'));
+  REQUIRE(p);
+  CHECK(p->parameter_type(0) == 23);
+  CHECK(p->parameter_type(1) == 25);
+  CHECK(p->parameter_type(2) == 0);
+}
+
+TEST_CASE("CopyBothResponse round-trips", "[protocol][messages]") {
+  std::string out;
+  write_copy_both_response(out, 0, {});
+  const auto both = parse_copy_response(body_of(out, 'W'));
+  REQUIRE(both);
+  CHECK(both->column_formats.empty());
+  CHECK_FALSE(parse_copy_response("\x02\x00\x00"s));  // format 2 does not exist
+}
+
+TEST_CASE("ErrorResponse keeps every field when rebuilt", "[protocol][messages]") {
+  // A server's error as PostgreSQL 15 sends it, localised severity first.
+  const std::string body =
+      "SFEHLER\0VERROR\0C23505\0Mdoppelter Schl\xc3\xbcsselwert\0"
+      "Dschon da\0sapp\0tusers\0nusers_pkey\0Fnbtinsert.c\0L664\0R_bt_check_unique\0\0"s;
+  const auto fields = parse_error_fields(body);
+  REQUIRE(fields);
+  CHECK(fields->size() == 11);
+  const auto e = to_error_fields(*fields);
+  CHECK(e.severity == "ERROR");  // the non-localised V, not the German S
+  CHECK(e.code == "23505");
+  CHECK(e.detail == "schon da");
+  std::string out;
+  write_error_fields(out, 'E', *fields);
+  CHECK(body_of(out, 'E') == body);
+  // Our own errors carry S and V alike.
+  out.clear();
+  write_error_response(out, {"FATAL", "57P01", "terminating connection due to administrator command",
+                             "", ""});
+  const auto own = parse_error_fields(body_of(out, 'E'));
+  REQUIRE(own);
+  REQUIRE(own->size() == 4);
+  CHECK((*own)[0] == std::pair<char, std::string_view>{error_field::severity, "FATAL"});
+  CHECK((*own)[1] == std::pair<char, std::string_view>{error_field::severity_nonlocalized, "FATAL"});
 }

@@ -87,3 +87,82 @@ TEST_CASE("bad startup packets get PostgreSQL's errors", "[protocol][startup]") 
     CHECK(p.error.code == "54000");
   }
 }
+
+TEST_CASE("replication connections are recognised with PostgreSQL's spellings",
+          "[protocol][startup]") {
+  const auto with = [](const char* value) {
+    std::string packet;
+    write_startup_message(packet, {{"user", "app"}, {"replication", value}});
+    return parse_startup_packet(packet);
+  };
+  CHECK(with("database").replication == replication_mode::logical);
+  for (const char* on : {"true", "t", "TRUE", "yes", "y", "on", "1"}) {
+    INFO(on);
+    CHECK(with(on).replication == replication_mode::physical);
+  }
+  for (const char* off : {"false", "f", "no", "off", "of", "0"}) {
+    INFO(off);
+    CHECK(with(off).kind == startup_kind::startup_message);
+    CHECK(with(off).replication == replication_mode::none);
+  }
+  for (const char* bad : {"o", "truex", "2", "databases", "yess"}) {
+    INFO(bad);
+    const auto p = with(bad);
+    CHECK(p.kind == startup_kind::invalid);
+    CHECK(p.error.code == "22023");
+  }
+}
+
+TEST_CASE("parameters sent twice: the last wins; accessors", "[protocol][startup]") {
+  std::string packet;
+  write_startup_message(packet, {{"user", "a"},
+                                 {"user", "b"},
+                                 {"database", "db"},
+                                 {"options", "-c search_path=x"},
+                                 {"application_name", "psql"}});
+  const auto p = parse_startup_packet(packet);
+  REQUIRE(p.kind == startup_kind::startup_message);
+  CHECK(p.user() == "b");
+  CHECK(p.database() == "db");
+  CHECK(p.options() == "-c search_path=x");
+  CHECK(p.application_name() == "psql");
+  CHECK(p.replication == replication_mode::none);
+}
+
+TEST_CASE("NegotiateProtocolVersion names the options pgsteer does not know",
+          "[protocol][startup]") {
+  // length | 0x00030001 | user\0app\0 | _pq_.a\0x\0 | _pq_.b\0y\0 | \0
+  std::string packet = "\x00\x00\x00\x00\x00\x03\x00\x01user\0app\0_pq_.a\0x\0_pq_.b\0y\0\0"s;
+  packet[3] = static_cast<char>(packet.size());
+  const auto p = parse_startup_packet(packet);
+  REQUIRE(p.kind == startup_kind::startup_message);
+  REQUIRE(p.needs_negotiation());
+  std::string out;
+  write_negotiate_protocol_version(out, p);
+  // 'v' | len 26 | Int32 newest minor 0 | Int32 2 | "_pq_.a\0" | "_pq_.b\0"
+  CHECK(out == "v\x00\x00\x00\x1a\x00\x00\x00\x00\x00\x00\x00\x02_pq_.a\0_pq_.b\0"s);
+  // The options count against the parameter limit.
+  CHECK(parse_startup_packet(packet, startup_limits{.max_parameters = 2}).kind ==
+        startup_kind::invalid);
+  CHECK(parse_startup_packet(packet, startup_limits{.max_parameters = 3}).kind ==
+        startup_kind::startup_message);
+}
+
+TEST_CASE("startup packets of every length below the minimum are refused cleanly",
+          "[protocol][startup]") {
+  std::string ssl;
+  write_ssl_request(ssl);
+  std::string cancel;
+  write_cancel_request(cancel, 1, 2);
+  std::string startup;
+  write_startup_message(startup, {{"user", "app"}});
+  for (const std::string* whole : {&ssl, &cancel, &startup}) {
+    for (std::size_t cut = 0; cut < whole->size(); ++cut) {
+      // The packet cut short, with its length field patched to match (when there is one).
+      std::string packet = whole->substr(0, cut);
+      if (cut >= 4) packet[3] = static_cast<char>(cut);
+      INFO(cut);
+      CHECK(parse_startup_packet(packet).kind == startup_kind::invalid);
+    }
+  }
+}

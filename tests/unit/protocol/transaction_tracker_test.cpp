@@ -1,7 +1,8 @@
 // The transaction tracker decides when a server goes back to the pool: every case here is a way a
-// pooler can hand a busy server to another client.
+// pooler can hand a busy server to another client, or keep an idle one forever.
 #include <catch2/catch.hpp>
 
+#include <string>
 #include <string_view>
 
 #include "pgsteer/protocol/transaction_tracker.hpp"
@@ -9,12 +10,22 @@
 using namespace pgsteer::protocol;
 
 namespace {
-// Feeds a script: ">X" frontend message X, "<X" backend message X, "<Zs" ReadyForQuery status s.
-void feed(transaction_tracker& t, std::string_view script) {
+
+// Runs a script against a tracker and checks the release decision after every message.
+// Script: ">X" the client sends X, "<X" the server sends X, "<Zs" ReadyForQuery with status s;
+// spaces are ignored. A '|' marks a point where the server may be released; at every other point
+// it must not be. Returns what went wrong, or "" when every point matched.
+std::string run_script(transaction_tracker& t, std::string_view script, pool_mode mode) {
+  std::string trace;
   for (std::size_t i = 0; i < script.size();) {
-    const char dir = script[i];
+    const char c = script[i];
+    if (c == ' ' || c == '|') {
+      ++i;
+      continue;
+    }
     const char type = script[i + 1];
-    if (dir == '>') {
+    trace.append(script.substr(i, type == 'Z' && c == '<' ? 3 : 2));
+    if (c == '>') {
       t.on_frontend(type);
       i += 2;
     } else if (type == 'Z') {
@@ -24,87 +35,222 @@ void feed(transaction_tracker& t, std::string_view script) {
       t.on_backend(type);
       i += 2;
     }
+    std::size_t next = i;
+    while (next < script.size() && script[next] == ' ') ++next;
+    const bool expected = next < script.size() && script[next] == '|';
+    if (t.may_release(mode) != expected) {
+      return "after " + trace + ": may_release is " + (expected ? "false" : "true");
+    }
   }
+  return "";
 }
+
+struct row {
+  const char* name;
+  const char* script;
+};
+
 }  // namespace
 
 TEST_CASE("release points in transaction mode", "[protocol][tracker]") {
-  struct row {
-    const char* name;
-    const char* script;
-    bool releasable;
-  };
   const row rows[] = {
-      {"simple query answered", ">Q<T<D<C<ZI", true},
-      {"simple query not answered yet", ">Q<T<D", false},
-      {"BEGIN leaves a transaction open", ">Q<C<ZT", false},
-      {"COMMIT closes it", ">Q<C<ZT>Q<C<ZI", true},
-      {"failed transaction holds the server", ">Q<C<ZT>Q<E<ZE", false},
-      {"ROLLBACK after failure releases", ">Q<C<ZT>Q<E<ZE>Q<C<ZI", true},
-      {"extended query without Sync", ">P>B>E", false},
-      {"extended query answered up to Flush only", ">P>B>E>H<1<2<C", false},
-      {"extended query synced and answered", ">P>B>D>E>S<1<2<T<D<C<ZI", true},
-      {"pipeline: two Syncs, one answered", ">P>B>E>S>B>E>S<1<2<C<ZI", false},
-      {"pipeline: two Syncs, both answered", ">P>B>E>S>B>E>S<1<2<C<ZI<2<C<ZI", true},
-      {"error inside a pipeline still ends with one Z per Sync", ">P>B>E>S>B>E>S<E<ZI<2<C<ZI",
-       true},
-      {"multi-statement simple query: one Z", ">Q<C<C<C<ZI", true},
-      {"empty query", ">Q<I<ZI", true},
-      {"COPY FROM STDIN in progress", ">Q<G>d>d", false},
-      {"COPY FROM STDIN done, not answered", ">Q<G>d>c", false},
-      {"COPY FROM STDIN finished", ">Q<G>d>c<C<ZI", true},
-      {"COPY FROM STDIN failed by the client", ">Q<G>f<E<ZI", true},
-      {"COPY TO STDOUT streaming", ">Q<H<d<d", false},
-      {"COPY TO STDOUT finished", ">Q<H<d<c<C<ZI", true},
-      {"function call answered", ">F<V<ZI", true},
-      {"Sync alone", ">S<ZI", true},
-      {"Terminate changes nothing", ">X", true},
+      // Simple query protocol.
+      {"simple query", ">Q <T<D<C<ZI|"},
+      {"two simple queries in a row", ">Q <C<ZI| >Q <C<ZI|"},
+      {"BEGIN leaves a transaction open until COMMIT", ">Q <C<ZT >Q <C<ZT >Q <C<ZI|"},
+      {"failed transaction holds the server until ROLLBACK", ">Q <C<ZT >Q <E<ZE >Q <C<ZI|"},
+      {"multi-statement simple query: one ReadyForQuery", ">Q <C<T<D<C<C<ZI|"},
+      {"error in a multi-statement query", ">Q <C<E<ZI|"},
+      {"empty query", ">Q <I<ZI|"},
+      {"pipelined simple queries", ">Q>Q <C<ZI <C<ZI|"},
+      {"notices, notifications and parameter changes on the way", ">Q <N<S<C<A<ZI|"},
+      {"function call", ">F <V<ZI|"},
+      {"failing function call", ">F <E<ZI|"},
+      {"Terminate and Flush alone change nothing", ">X| >H|"},
+      // Extended query protocol.
+      {"extended query", ">P>B>D>E>S <1<2<T<D<C<ZI|"},
+      {"statement Describe: ParameterDescription then RowDescription", ">P>D>S <1<t<T<ZI|"},
+      {"statement Describe of a statement without result", ">P>D>S <1<t<n<ZI|"},
+      {"extended query not synced", ">P>B>E <1<2<C"},
+      {"Flush answers without ending the implicit transaction", ">P>B>E>H <1<2<C >S <ZI|"},
+      {"portal suspended, executed again, then synced", ">P>B>E>H <1<2<D<s >E>S <D<C<ZI|"},
+      {"empty query through Execute", ">P>B>E>S <1<2<I<ZI|"},
+      {"Close statement and portal", ">C>C>S <3<3<ZI|"},
+      {"pipeline: three Syncs in flight", ">P>B>E>S>B>E>S>B>E>S <1<2<C<ZI <2<C<ZI <2<C<ZI|"},
+      {"pipeline: an error skips to the next Sync only",
+       ">P>B>E>S>B>E>S>B>E>S <1<2<C<ZI <2<E<ZI <2<C<ZI|"},
+      {"an error skips a Query queued before the Sync", ">P>B>E>Q>S <1<E<ZI|"},
+      {"an error skips what the client sends until its Sync", ">P>B>E>H <1<E >Q>F>B>E >S <ZI|"},
+      {"an error without Sync holds the server", ">P>B>E>H <1<2<E"},
+      {"commit fails at Sync (deferred constraint)", ">P>B>E>S <1<2<C<E<ZI|"},
+      {"extended BEGIN keeps the transaction", ">P>B>E>S <1<2<C<ZT >P>B>E>S <1<2<C<ZI|"},
+      // COPY.
+      {"COPY FROM STDIN, simple query", ">Q <G >d>d>c <C<ZI|"},
+      {"COPY FROM STDIN, client gives up", ">Q <G >d>f <E<ZI|"},
+      {"COPY FROM STDIN fails while the client still sends data", ">Q <G >d <E<ZI| >d| >c|"},
+      {"COPY FROM STDIN with everything sent at once", ">Q>d>c <G<C<ZI|"},
+      {"COPY FROM STDIN, libpq extended: the first Sync is ignored",
+       ">P>B>D>E>S <1<2<n<G >d>d>c>S <C<ZI|"},
+      {"COPY FROM STDIN, tokio-postgres: Bind Execute Sync, then CopyDone Sync",
+       ">B>E>S <2<G >d>c>S <C<ZI|"},
+      {"COPY FROM STDIN, extended, everything sent at once", ">P>B>E>d>d>c>S <1<2<G<C<ZI|"},
+      {"COPY FROM STDIN, extended with Flush", ">P>B>E>H <1<2<G >d>c>S <C<ZI|"},
+      {"COPY FROM STDIN, extended, client gives up", ">P>B>E>H <1<2<G >d>f>S <E<ZI|"},
+      {"COPY FROM STDIN, extended, fails before the client ends it",
+       ">P>B>E>H <1<2<G >d <E >d>c >S <ZI|"},
+      {"COPY TO STDOUT, simple query", ">Q <H<d<d<c<C<ZI|"},
+      {"COPY TO STDOUT, extended", ">P>B>E>S <1<2<H<d<c<C<ZI|"},
+      {"COPY TO STDOUT fails midway", ">Q <H<d<E<ZI|"},
+      // The ReadyForQuery that ends the login.
+      {"login ReadyForQuery before any request", "<ZI| >Q <C<ZI|"},
   };
   for (const auto& r : rows) {
-    INFO(r.name);
+    INFO(r.name << ": " << r.script);
     transaction_tracker t;
-    feed(t, r.script);
-    CHECK(t.may_release(pool_mode::transaction) == r.releasable);
-    CHECK(t.may_release(pool_mode::statement) == r.releasable);
-    CHECK_FALSE(t.may_release(pool_mode::session));
+    CHECK(run_script(t, r.script, pool_mode::transaction) == "");
+    CHECK_FALSE(t.desynchronized());
+    transaction_tracker s;
+    CHECK(run_script(s, r.script, pool_mode::statement) == "");
   }
 }
 
-TEST_CASE("the tracker reports what is outstanding", "[protocol][tracker]") {
+TEST_CASE("session mode never releases", "[protocol][tracker]") {
   transaction_tracker t;
-  feed(t, ">P>B>E>S>P>B>E>S>Q");
+  CHECK(run_script(t, ">Q <C<ZI >P>B>E>S <1<2<C<ZI", pool_mode::session) == "");
+  CHECK(t.idle());
+}
+
+TEST_CASE("what the server owes, step by step", "[protocol][tracker]") {
+  transaction_tracker t;
+  CHECK(t.outstanding() == 0);
+  CHECK(t.status() == 'I');
+  run_script(t, ">P>B>E>S>P>B>E>S>Q|", pool_mode::session);
   CHECK(t.outstanding() == 3);
   CHECK_FALSE(t.unsynced());
-  feed(t, "<1<2<C<ZI");
+  run_script(t, "<1<2<C<ZI", pool_mode::session);
   CHECK(t.outstanding() == 2);
-  feed(t, ">P");
+  run_script(t, ">P", pool_mode::session);
   CHECK(t.unsynced());
-  feed(t, "<1<2<C<ZT<C<ZT");
+  run_script(t, "<1<2<C<ZT <C<ZT", pool_mode::session);
   CHECK(t.outstanding() == 0);
   CHECK(t.status() == 'T');
   CHECK(t.in_transaction());
   CHECK_FALSE(t.idle());  // the Parse after the last Sync is still unsynced
+  run_script(t, ">S <1<ZI", pool_mode::session);
+  CHECK(t.idle());
+}
+
+TEST_CASE("Syncs sent during COPY FROM STDIN stop being owed when the COPY completes",
+          "[protocol][tracker]") {
+  transaction_tracker t;
+  run_script(t, ">B>E>S <2<G", pool_mode::session);
+  CHECK(t.in_copy_in());
+  CHECK(t.outstanding() == 1);  // the Sync: ignored or not, nobody knows yet
+  run_script(t, ">d>c", pool_mode::session);
+  CHECK_FALSE(t.in_copy_in());  // the client's part is over
+  run_script(t, ">S", pool_mode::session);
+  CHECK(t.outstanding() == 2);
+  run_script(t, "<C", pool_mode::session);
+  CHECK(t.outstanding() == 1);  // the COPY completed: the first Sync was ignored
+  run_script(t, "<ZI", pool_mode::session);
+  CHECK(t.outstanding() == 0);
+  CHECK(t.may_release(pool_mode::transaction));
 }
 
 TEST_CASE("copy states are tracked in both directions", "[protocol][tracker]") {
   transaction_tracker t;
-  feed(t, ">Q<G");
+  run_script(t, ">Q <G", pool_mode::session);
   CHECK(t.in_copy_in());
-  feed(t, ">c");
+  run_script(t, ">d>c", pool_mode::session);
   CHECK_FALSE(t.in_copy_in());
-  feed(t, "<C<ZI>Q<H");
+  run_script(t, "<C<ZI >Q <H", pool_mode::session);
   CHECK(t.in_copy_out());
-  feed(t, "<c");
+  run_script(t, "<d<c", pool_mode::session);
   CHECK_FALSE(t.in_copy_out());
   // An error during COPY IN ends with ReadyForQuery, which ends the copy state too.
-  feed(t, "<C<ZI>Q<G<E<ZI");
+  run_script(t, "<C<ZI >Q <G<E<ZI", pool_mode::session);
   CHECK_FALSE(t.in_copy_in());
   CHECK(t.may_release(pool_mode::transaction));
 }
 
-TEST_CASE("an unexpected ReadyForQuery never makes the count wrap", "[protocol][tracker]") {
+TEST_CASE("conversations that cannot be followed desynchronize the tracker for good",
+          "[protocol][tracker]") {
+  const row rows[] = {
+      // Whether the server read the Sync before failing decides whether it answers it: both
+      // happen (a BEFORE STATEMENT trigger fails before any data is read).
+      {"extended COPY fails with a Sync in flight", ">B>E>S <2<G >d <E"},
+      {"ReadyForQuery nobody asked for", ">Q <C<ZI| <ZI"},
+      {"ReadyForQuery for an extended message", ">P>S <ZI"},
+      {"ParseComplete while a Query runs", ">Q <1"},
+      {"a reply with nothing outstanding", ">Q <C<ZI| <2"},
+      {"ReadyForQuery with a bad status", ">Q <C<ZX"},
+      {"unknown frontend message", ">Q <C<ZI| >y"},
+      {"unknown backend message", ">Q <y"},
+      {"CopyBothResponse (replication)", ">Q <W"},
+      {"a Query inside a COPY that then completes", ">Q>Q>c <G<C"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.name << ": " << r.script);
+    transaction_tracker t;
+    CHECK(run_script(t, r.script, pool_mode::transaction) == "");
+    CHECK(t.desynchronized());
+    CHECK_FALSE(t.desync_reason().empty());
+    CHECK_FALSE(t.idle());
+    // Nothing brings it back.
+    run_script(t, ">S <ZI >Q <C<ZI", pool_mode::session);
+    CHECK_FALSE(t.may_release(pool_mode::transaction));
+  }
+}
+
+TEST_CASE("statement mode releases after each statement, not inside a transaction block",
+          "[protocol][tracker]") {
   transaction_tracker t;
-  t.on_backend('Z', 'I');
-  CHECK(t.outstanding() == 0);
+  CHECK(run_script(t, ">Q <C<ZI| >P>B>E>S <1<2<C<ZI|", pool_mode::statement) == "");
+  CHECK(run_script(t, ">Q <C<ZT", pool_mode::statement) == "");
+  CHECK(t.in_transaction());  // the proxy refuses this in statement mode
+}
+
+TEST_CASE("the queue is bounded", "[protocol][tracker]") {
+  transaction_tracker t(64);
+  // Alternating kinds cannot share a run: 2 runs per Parse+Sync.
+  for (int i = 0; i < 31; ++i) {
+    t.on_frontend('P');
+    t.on_frontend('S');
+  }
+  CHECK_FALSE(t.desynchronized());
+  CHECK(t.outstanding() == 31);
+  for (int i = 0; i < 31; ++i) {
+    t.on_backend('1');
+    t.on_backend('Z', 'I');
+  }
   CHECK(t.may_release(pool_mode::transaction));
+  // Runs of one kind take one slot however long.
+  for (int i = 0; i < 100000; ++i) t.on_frontend('Q');
+  CHECK_FALSE(t.desynchronized());
+  for (int i = 0; i < 100000; ++i) t.on_backend('Z', 'I');
+  CHECK(t.may_release(pool_mode::transaction));
+  for (int i = 0; i < 40; ++i) {
+    t.on_frontend('P');
+    t.on_frontend('S');
+  }
+  CHECK(t.desynchronized());
+}
+
+TEST_CASE("the ring keeps order while it wraps and grows", "[protocol][tracker]") {
+  transaction_tracker t;
+  // Keep 1..20 alternating runs in flight while the ring head moves around.
+  for (int round = 0; round < 200; ++round) {
+    const int depth = 1 + round % 20;
+    for (int i = 0; i < depth; ++i) {
+      t.on_frontend('P');
+      t.on_frontend('S');
+    }
+    for (int i = 0; i < depth; ++i) {
+      REQUIRE_FALSE(t.may_release(pool_mode::transaction));
+      t.on_backend('1');
+      t.on_backend('Z', 'I');
+    }
+    REQUIRE(t.may_release(pool_mode::transaction));
+  }
+  CHECK_FALSE(t.desynchronized());
 }

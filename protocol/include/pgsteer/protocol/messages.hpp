@@ -1,8 +1,14 @@
 // Message type bytes, non-owning views of the messages the proxy must read, and builders for the
 // messages it writes. Views point into the message body they were parsed from and live no longer
-// than it. A parse function returns nullopt for a malformed body; it never throws.
+// than it. A parse function returns nullopt for a malformed body; it never throws, and never
+// allocates more than the body's size justifies.
+//
+// Builders append one whole message to `out`, computing the length while writing. Their inputs
+// are the caller's to bound: counts are Int16 on the wire (at most 65535 columns, parameters or
+// values) and a message stays under the peer's maximum size.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -59,8 +65,13 @@ inline constexpr char function_call_response = 'V';
 // Authentication request codes (the Int32 after 'R').
 enum class auth_code : std::int32_t {
   ok = 0,
+  kerberos_v5 = 2,
   cleartext_password = 3,
   md5_password = 5,
+  scm_credential = 6,
+  gss = 7,
+  gss_continue = 8,
+  sspi = 9,
   sasl = 10,
   sasl_continue = 11,
   sasl_final = 12,
@@ -78,6 +89,9 @@ struct parse_view {
   std::string_view query;
   std::uint16_t parameter_count = 0;
   std::string_view parameter_types;  // parameter_count Int32 OIDs, raw
+
+  // The i-th parameter type OID (0 = unspecified); i < parameter_count.
+  std::uint32_t parameter_type(std::size_t i) const;
 };
 std::optional<parse_view> parse_parse(std::string_view body);
 
@@ -118,9 +132,12 @@ std::optional<sasl_initial_response_view> parse_sasl_initial_response(std::strin
 // PasswordMessage: a NUL-terminated password (cleartext or "md5...").
 std::optional<std::string_view> parse_password_message(std::string_view body);
 
+// FunctionCall: the function OID, then argument formats, arguments and the result format,
+// checked for structure and kept raw in `rest`.
 struct function_call_view {
   std::int32_t function_oid = 0;
   std::string_view rest;
+  std::int16_t result_format = 0;
 };
 std::optional<function_call_view> parse_function_call(std::string_view body);
 
@@ -190,6 +207,10 @@ struct negotiate_protocol_version_view {
 std::optional<negotiate_protocol_version_view> parse_negotiate_protocol_version(
     std::string_view body);
 
+// FunctionCallResponse: the result value, nullopt inside for SQL NULL.
+std::optional<std::optional<std::string_view>> parse_function_call_response(
+    std::string_view body);
+
 // ---- builders: each appends one whole message to `out` ----
 
 // frontend
@@ -198,6 +219,9 @@ void write_parse(std::string& out, std::string_view statement, std::string_view 
                  const std::vector<std::uint32_t>& parameter_types = {});
 void write_parse(std::string& out, const parse_view& parse, std::string_view new_statement);
 void write_bind(std::string& out, const bind_view& bind, std::string_view new_statement);
+// A Bind of text-format parameter values (nullopt = NULL) asking for text results.
+void write_bind(std::string& out, std::string_view portal, std::string_view statement,
+                const std::vector<std::optional<std::string_view>>& values = {});
 void write_describe(std::string& out, char kind, std::string_view name);
 void write_close(std::string& out, char kind, std::string_view name);
 void write_execute(std::string& out, std::string_view portal, std::int32_t max_rows);
@@ -211,6 +235,9 @@ void write_password_message(std::string& out, std::string_view password);
 void write_sasl_initial_response(std::string& out, std::string_view mechanism,
                                  std::string_view data);
 void write_sasl_response(std::string& out, std::string_view data);
+// A FunctionCall with text-format arguments (nullopt = NULL) asking for a text result.
+void write_function_call(std::string& out, std::int32_t function_oid,
+                         const std::vector<std::optional<std::string_view>>& arguments = {});
 
 // backend
 void write_authentication_ok(std::string& out);
@@ -238,6 +265,9 @@ void write_copy_in_response(std::string& out, std::int8_t format,
                             const std::vector<std::int16_t>& column_formats);
 void write_copy_out_response(std::string& out, std::int8_t format,
                              const std::vector<std::int16_t>& column_formats);
+void write_copy_both_response(std::string& out, std::int8_t format,
+                              const std::vector<std::int16_t>& column_formats);
+void write_function_call_response(std::string& out, std::optional<std::string_view> value);
 void write_notification_response(std::string& out, std::int32_t process_id,
                                  std::string_view channel, std::string_view payload);
 void write_negotiate_protocol_version(std::string& out, std::int32_t newest_minor,

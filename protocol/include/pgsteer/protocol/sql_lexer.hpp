@@ -76,7 +76,16 @@ class sql_lexer {
   void* comment_ctx_ = nullptr;
 };
 
-// ASCII case-insensitive comparison of `text` with a lower-case keyword.
-bool iequals(std::string_view text, std::string_view lower);
+// ASCII case-insensitive comparison of `text` with a lower-case keyword. Inline: the classifier
+// calls it for every word it reads.
+constexpr bool iequals(std::string_view text, std::string_view lower) {
+  if (text.size() != lower.size()) return false;
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    if (c != lower[i]) return false;
+  }
+  return true;
+}
 
 }  // namespace pgsteer::protocol
