@@ -37,7 +37,8 @@ bool skip_formats_and_values(wire_reader& r) {
   return true;
 }
 
-void put_text_values(message_builder& b, const std::vector<std::optional<std::string_view>>& values) {
+void put_text_values(message_builder& b,
+                     const std::vector<std::optional<std::string_view>>& values) {
   b.u16(0);  // no format codes: all text
   b.u16(static_cast<std::uint16_t>(values.size()));
   for (const auto& v : values) {
@@ -311,8 +312,7 @@ std::optional<negotiate_protocol_version_view> parse_negotiate_protocol_version(
   return finished(r, std::move(v));
 }
 
-std::optional<std::optional<std::string_view>> parse_function_call_response(
-    std::string_view body) {
+std::optional<std::optional<std::string_view>> parse_function_call_response(std::string_view body) {
   wire_reader r(body);
   const auto len = r.i32();
   if (!len || *len < -1) return std::nullopt;

@@ -133,9 +133,9 @@ startup_packet parse_startup_packet(std::string_view packet, const startup_limit
     } else if (const auto on = parse_bool(replication)) {
       p.replication = *on ? replication_mode::physical : replication_mode::none;
     } else {
-      auto bad = invalid(sqlstate::invalid_parameter_value,
-                         "invalid value for parameter \"replication\": \"" +
-                             std::string(replication) + "\"");
+      auto bad = invalid(
+          sqlstate::invalid_parameter_value,
+          "invalid value for parameter \"replication\": \"" + std::string(replication) + "\"");
       bad.error.hint = "Valid values are: \"false\", 0, \"true\", 1, \"database\".";
       return bad;
     }

@@ -160,7 +160,7 @@ void transaction_tracker::on_backend(char type, char status) {
       pop_one();
       skip_noops();
       break;
-    case backend::row_description:    // ends a Describe; one of many inside a Query
+    case backend::row_description:       // ends a Describe; one of many inside a Query
     case backend::empty_query_response:  // ends an Execute; part of a Query
       if (at_extended) {
         pop_one();

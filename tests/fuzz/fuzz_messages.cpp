@@ -179,10 +179,9 @@ void check_backend(std::uint8_t selector, std::string_view body) {
       break;
     case 10:
       if (const auto v = parse_negotiate_protocol_version(body)) {
-        write_negotiate_protocol_version(
-            out, v->newest_minor,
-            std::vector<std::string>(v->unrecognized_options.begin(),
-                                     v->unrecognized_options.end()));
+        write_negotiate_protocol_version(out, v->newest_minor,
+                                         std::vector<std::string>(v->unrecognized_options.begin(),
+                                                                  v->unrecognized_options.end()));
         expect_body(out, body);
       }
       break;

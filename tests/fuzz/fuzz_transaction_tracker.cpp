@@ -134,7 +134,7 @@ class simulated_server {
         emit('G');
         copy_ = copy_state::simple;
         return;  // ReadyForQuery once the COPY ends
-      case 4:  // a COPY failing before it reads any data (a BEFORE STATEMENT trigger)
+      case 4:    // a COPY failing before it reads any data (a BEFORE STATEMENT trigger)
         emit('G');
         fail();
         break;

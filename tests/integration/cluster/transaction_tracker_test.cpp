@@ -104,14 +104,15 @@ class server {
     login();
     // Tables for the COPY scripts: a key to violate, a view and a BEFORE STATEMENT trigger that
     // fail a COPY before it reads any data, a constraint checked only at commit.
-    send(q("create temp table t (a int primary key);"
-           "create temp view v as select * from t;"
-           "create temp table trig (a int);"
-           "create function pg_temp.refuse() returns trigger language plpgsql as "
-           "  $$ begin raise exception 'refused'; end $$;"
-           "create trigger refuse before insert on trig for each statement "
-           "  execute function pg_temp.refuse();"
-           "create temp table deferred (a int unique deferrable initially deferred)"));
+    send(
+        q("create temp table t (a int primary key);"
+          "create temp view v as select * from t;"
+          "create temp table trig (a int);"
+          "create function pg_temp.refuse() returns trigger language plpgsql as "
+          "  $$ begin raise exception 'refused'; end $$;"
+          "create trigger refuse before insert on trig for each statement "
+          "  execute function pg_temp.refuse();"
+          "create temp table deferred (a int unique deferrable initially deferred)"));
     REQUIRE(releases());
   }
   ~server() { ::close(fd_); }
@@ -209,8 +210,7 @@ class server {
   void login() {
     std::string out;
     write_startup_message(out, {{"user", "app_md5"}, {"database", cluster::app_database}});
-    REQUIRE(::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(out.size()));
+    REQUIRE(::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
     auto m = next_message();
     REQUIRE(m);
     REQUIRE(m->first == 'R');
@@ -219,8 +219,7 @@ class server {
     REQUIRE(auth->code == auth_code::md5_password);
     out.clear();
     write_password_message(out, md5::client_response("app_md5", cluster::app_password, auth->data));
-    REQUIRE(::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(out.size()));
+    REQUIRE(::send(fd_, out.data(), out.size(), MSG_NOSIGNAL) == static_cast<ssize_t>(out.size()));
     while (true) {
       m = next_message();
       REQUIRE(m);
@@ -241,15 +240,26 @@ class server {
 
 TEST_CASE("tracker vs PostgreSQL: simple query protocol", "[integration][tracker]") {
   server s;
-  SECTION("one statement") { s.send(q("select 1")); }
-  SECTION("several statements, one ReadyForQuery") { s.send(q("select 1; select 2; select 3")); }
-  SECTION("an error in the middle of several") { s.send(q("select 1; select 1/0; select 3")); }
-  SECTION("an empty query") { s.send(q("")); }
-  SECTION("notices, a notification and a parameter change on the way") {
-    s.send(q("do $$ begin raise notice 'hello'; end $$; listen c; notify c, 'payload';"
-             "set application_name = 'tracker'"));
+  SECTION("one statement") {
+    s.send(q("select 1"));
   }
-  SECTION("pipelined queries") { s.send(q("select 1") + q("select 1/0") + q("select 3")); }
+  SECTION("several statements, one ReadyForQuery") {
+    s.send(q("select 1; select 2; select 3"));
+  }
+  SECTION("an error in the middle of several") {
+    s.send(q("select 1; select 1/0; select 3"));
+  }
+  SECTION("an empty query") {
+    s.send(q(""));
+  }
+  SECTION("notices, a notification and a parameter change on the way") {
+    s.send(
+        q("do $$ begin raise notice 'hello'; end $$; listen c; notify c, 'payload';"
+          "set application_name = 'tracker'"));
+  }
+  SECTION("pipelined queries") {
+    s.send(q("select 1") + q("select 1/0") + q("select 3"));
+  }
   SECTION("function calls, one failing") {
     s.send(function_call(pg_backend_pid_oid) + function_call(0));
   }
@@ -277,8 +287,12 @@ TEST_CASE("tracker vs PostgreSQL: extended query protocol", "[integration][track
   SECTION("parse, bind, describe, execute, sync") {
     s.send(parse("select 1") + bind() + describe('P') + execute() + sync_message());
   }
-  SECTION("describe a statement") { s.send(parse("select $1::int") + describe('S') + sync_message()); }
-  SECTION("an empty query") { s.send(parse("") + bind() + execute() + sync_message()); }
+  SECTION("describe a statement") {
+    s.send(parse("select $1::int") + describe('S') + sync_message());
+  }
+  SECTION("an empty query") {
+    s.send(parse("") + bind() + execute() + sync_message());
+  }
   SECTION("close a named statement") {
     s.send(parse("select 1", "s1") + sync_message() + close_statement("s1") + sync_message());
   }
@@ -368,9 +382,12 @@ TEST_CASE("tracker vs PostgreSQL: COPY", "[integration][tracker]") {
     REQUIRE(s.await('E'));
     s.send(copy_data("1\n") + copy_done() + sync_message());
   }
-  SECTION("TO STDOUT, simple query") { s.send(q("copy (select 1) to stdout")); }
+  SECTION("TO STDOUT, simple query") {
+    s.send(q("copy (select 1) to stdout"));
+  }
   SECTION("TO STDOUT, extended") {
-    s.send(parse("copy (select 1) to stdout") + bind() + describe('P') + execute() + sync_message());
+    s.send(parse("copy (select 1) to stdout") + bind() + describe('P') + execute() +
+           sync_message());
   }
   SECTION("TO STDOUT failing midway") {
     s.send(q("copy (select 1 / (x - 2) from generate_series(1, 3) x) to stdout"));
@@ -390,7 +407,8 @@ TEST_CASE("tracker vs PostgreSQL: an extended COPY failing with a Sync in flight
   for (const auto& r : {row{"t", 1}, row{"trig", 2}, row{"v", 2}}) {
     INFO(r.table);
     server s;
-    s.send(parse(std::string("copy ") + r.table + " from stdin") + bind() + execute() + sync_message());
+    s.send(parse(std::string("copy ") + r.table + " from stdin") + bind() + execute() +
+           sync_message());
     REQUIRE(s.await('G'));
     s.send(copy_data("not a number\n"));
     REQUIRE(s.await('E'));

@@ -312,7 +312,9 @@ TEST_CASE("FunctionCall and its response round-trip", "[protocol][messages]") {
   const auto null = parse_function_call_response(body_of(out, 'V'));
   REQUIRE(null);
   CHECK_FALSE(null->has_value());
-  CHECK_FALSE(parse_function_call_response("\x00\x00\x00\x05" "abc"s));
+  CHECK_FALSE(
+      parse_function_call_response("\x00\x00\x00\x05"
+                                   "abc"s));
 }
 
 TEST_CASE("Parse exposes its parameter types", "[protocol][messages]") {
@@ -351,11 +353,12 @@ TEST_CASE("ErrorResponse keeps every field when rebuilt", "[protocol][messages]"
   CHECK(body_of(out, 'E') == body);
   // Our own errors carry S and V alike.
   out.clear();
-  write_error_response(out, {"FATAL", "57P01", "terminating connection due to administrator command",
-                             "", ""});
+  write_error_response(
+      out, {"FATAL", "57P01", "terminating connection due to administrator command", "", ""});
   const auto own = parse_error_fields(body_of(out, 'E'));
   REQUIRE(own);
   REQUIRE(own->size() == 4);
   CHECK((*own)[0] == std::pair<char, std::string_view>{error_field::severity, "FATAL"});
-  CHECK((*own)[1] == std::pair<char, std::string_view>{error_field::severity_nonlocalized, "FATAL"});
+  CHECK((*own)[1] ==
+        std::pair<char, std::string_view>{error_field::severity_nonlocalized, "FATAL"});
 }

@@ -208,8 +208,7 @@ std::optional<negotiate_protocol_version_view> parse_negotiate_protocol_version(
     std::string_view body);
 
 // FunctionCallResponse: the result value, nullopt inside for SQL NULL.
-std::optional<std::optional<std::string_view>> parse_function_call_response(
-    std::string_view body);
+std::optional<std::optional<std::string_view>> parse_function_call_response(std::string_view body);
 
 // ---- builders: each appends one whole message to `out` ----
 
