@@ -1,0 +1,125 @@
+// Server connections that die under pgsteer: mid-transaction the client gets PostgreSQL's error
+// and others are untouched; an idle pooled one is replaced without any client noticing.
+#include <catch2/catch.hpp>
+
+#include <libpq-fe.h>
+
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "cluster.hpp"
+#include "pg.hpp"
+#include "pgsteer_process.hpp"
+
+using pgsteer::test::cluster;
+using pgsteer::test::pgsteer_options;
+using pgsteer::test::pgsteer_process;
+namespace pg = pgsteer::test::pg;
+using namespace std::chrono_literals;
+
+namespace {
+
+// Terminates a backend and waits until it is gone, so its goodbye has been sent.
+void terminate_backend(const cluster& c, const std::string& pid) {
+  pg::connection super(c.super_conninfo(0));
+  REQUIRE(super.scalar("select pg_terminate_backend(" + pid + ")") == "t");
+  const auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (super.scalar("select count(*) from pg_stat_activity where pid = " + pid) != "0") {
+    REQUIRE(std::chrono::steady_clock::now() < deadline);
+    std::this_thread::sleep_for(20ms);
+  }
+}
+
+// Runs `sql` and returns the SQLSTATE of the failure ("" for a failure without one, "ok" when
+// it worked).
+std::string outcome_of(pg::connection& c, const std::string& sql, std::string* message) {
+  try {
+    c.exec(sql);
+    return "ok";
+  } catch (const pg::error& e) {
+    *message = e.what();
+    return e.sqlstate();
+  }
+}
+
+}  // namespace
+
+TEST_CASE("a server killed mid-transaction fails that client with 57P01 or 08006 only",
+          "[proxy][destructive]") {
+  cluster own({.replicas = 1});
+  pg::connection(own.app_conninfo(0))
+      .exec("create table death_rows (id int primary key, note text)");
+
+  // What PostgreSQL itself tells a client whose backend is terminated inside a transaction.
+  {
+    pg::connection direct(own.app_conninfo(0));
+    direct.exec("begin");
+    terminate_backend(own, direct.scalar("select pg_backend_pid()"));
+    std::string message;
+    const auto state = outcome_of(direct, "select 1", &message);
+    INFO("direct: " << message);
+    REQUIRE(state == "57P01");
+  }
+
+  pgsteer_options options;
+  options.pool_size = 2;
+  options.workers = 1;
+  pgsteer_process proxy(own, options);
+  pg::connection victim(proxy.conninfo("app_rw"));
+  pg::connection bystander(proxy.conninfo("app_rw"));
+
+  victim.exec("begin");
+  victim.exec("insert into death_rows values (1, 'victim')");
+  const std::string victim_pid = victim.scalar("select pg_backend_pid()");
+  bystander.exec("begin");
+  bystander.exec("insert into death_rows values (2, 'bystander')");
+  REQUIRE(bystander.scalar("select pg_backend_pid()") != victim_pid);
+
+  terminate_backend(own, victim_pid);
+
+  std::string message;
+  const auto state = outcome_of(victim, "select 1", &message);
+  INFO("victim: " << message);
+  CHECK((state == "57P01" || state == "08006"));
+  // The victim's connection is over, as a direct one would be; it is not silently reused.
+  if (PQstatus(victim.native()) == CONNECTION_OK) {
+    std::string second;
+    CHECK(outcome_of(victim, "select 1", &second) != "ok");
+  }
+
+  // The other client's transaction is untouched.
+  CHECK(bystander.scalar("select note from death_rows where id = 2") == "bystander");
+  bystander.exec("commit");
+  pg::connection direct(own.app_conninfo(0));
+  CHECK(direct.scalar("select string_agg(note, ',' order by id) from death_rows") == "bystander");
+
+  // The dead server is never handed out again: every new client's queries work.
+  for (int i = 0; i < 6; ++i) {
+    INFO("fresh client " << i);
+    pg::connection fresh(proxy.conninfo("app_rw"));
+    CHECK(fresh.scalar("select 'fresh " + std::to_string(i) + "'") == "fresh " + std::to_string(i));
+    CHECK(fresh.scalar("select pg_backend_pid()") != victim_pid);
+  }
+  CHECK(bystander.scalar("select 'bystander still here'") == "bystander still here");
+}
+
+TEST_CASE("an idle pooled server that dies is replaced without the client noticing", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.pool_size = 1;
+  options.workers = 1;
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app_rw"));
+  const std::string first_pid = client.scalar("select pg_backend_pid()");
+
+  terminate_backend(c, first_pid);
+
+  // The only server of the pool is dead; the next transaction runs on a new one.
+  std::string message;
+  CHECK(outcome_of(client, "select 1", &message) == "ok");
+  INFO(message);
+  const std::string second_pid = client.scalar("select pg_backend_pid()");
+  CHECK(second_pid != first_pid);
+  CHECK(client.scalar("select 'still fine'") == "still fine");
+}
