@@ -4,6 +4,7 @@
 #include <string>
 
 #include "pgsteer/config/config.hpp"
+#include "pgsteer/proxy/runtime.hpp"
 
 namespace {
 
@@ -42,8 +43,5 @@ int main(int argc, char** argv) {
     std::printf("%s: configuration is valid\n", file.c_str());
     return 0;
   }
-  // Serving arrives with the pooling proxy (issue 4); until then say so instead of pretending.
-  std::fprintf(stderr, "pgsteer: serving is not implemented yet; use --check to validate %s\n",
-               file.c_str());
-  return 3;
+  return pgsteer::proxy::run(*loaded.value);
 }

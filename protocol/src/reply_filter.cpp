@@ -89,6 +89,9 @@ reply_filter::verdict reply_filter::on_backend(char type) {
       pending_.pop_front();
       fail(head);
       skip_until_sync();
+      // An injected Parse that fails stands in for the client's own request, which the server
+      // now skips: the client must see the error.
+      return verdict::forward;
     }
     return v;
   }

@@ -25,13 +25,17 @@ class reply_filter {
   enum class verdict { forward, swallow, unexpected };
   // A reply from the server. Asynchronous messages (NoticeResponse, ParameterStatus,
   // NotificationResponse) are forwarded unless they arrive while a swallowed request is being
-  // answered; `unexpected` means the reply matches no request (the caller must stop trusting
-  // this connection).
+  // answered. The error of a failed swallowed extended request (an injected Parse) is forwarded:
+  // the server then skips the client's requests up to Sync, so the error is the client's answer.
+  // `unexpected` means the reply matches no request (the caller must stop trusting this
+  // connection).
   verdict on_backend(char type);
 
   // Tags of requests that failed or were skipped since the last call; cleared by the call.
   std::vector<std::uint32_t> take_failed_tags();
 
+  // The tag of the request the next reply answers (0: none or untagged).
+  std::uint32_t front_tag() const { return pending_.empty() ? 0 : pending_.front().tag; }
   // No request is waiting for replies.
   bool empty() const { return pending_.empty(); }
   std::size_t size() const { return pending_.size(); }

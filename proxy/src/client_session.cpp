@@ -1,0 +1,958 @@
+// client_session: startup, authentication and the relay loop (see client_session.hpp).
+#include "client_session.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/bind_cancellation_slot.hpp>
+
+#include "pgsteer/protocol/builder.hpp"
+#include "pgsteer/protocol/classifier.hpp"
+#include "pgsteer/protocol/framer.hpp"
+#include "pgsteer/protocol/md5.hpp"
+#include "pgsteer/protocol/scram.hpp"
+#include "pgsteer/protocol/sqlstate.hpp"
+#include "pgsteer/protocol/wire.hpp"
+#include "pgsteer/proxy/hba.hpp"
+#include "server_pool.hpp"
+#include "shared_state.hpp"
+#include "worker.hpp"
+
+namespace pgsteer::proxy {
+
+namespace p = protocol;
+namespace scram = protocol::scram;
+namespace sqlstate = protocol::sqlstate;
+
+namespace {
+
+// Largest message a server may send pgsteer (PostgreSQL's own limit on a value is 1 GB).
+constexpr std::size_t max_server_message = std::size_t{1} << 30;
+// Read size per wake-up: a large result streams through in pieces of this size.
+constexpr std::size_t read_chunk = 64 * 1024;
+
+p::error_fields make_error(std::string_view severity, std::string_view code, std::string message,
+                           std::string detail = {}, std::string hint = {}) {
+  p::error_fields e;
+  e.severity = std::string(severity);
+  e.code = std::string(code);
+  e.message = std::move(message);
+  e.detail = std::move(detail);
+  e.hint = std::move(hint);
+  return e;
+}
+
+// An SQL string literal that reads the same whatever standard_conforming_strings is.
+std::string quote_literal(std::string_view value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += c;
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+bool is_extended(char type) {
+  return type == p::frontend::parse || type == p::frontend::bind || type == p::frontend::describe ||
+         type == p::frontend::execute || type == p::frontend::close;
+}
+
+// Tags for reply_filter: which statement a Parse was for, and whether the client sent it.
+std::uint32_t parse_tag(std::uint64_t statement, bool from_client) {
+  return static_cast<std::uint32_t>(statement * 2 + (from_client ? 1 : 0));
+}
+
+const char* method_name(config::auth_method m) {
+  switch (m) {
+    case config::auth_method::scram_sha_256:
+      return "scram-sha-256";
+    case config::auth_method::md5:
+      return "md5";
+    case config::auth_method::cert:
+      return "cert";
+    case config::auth_method::trust:
+      return "trust";
+    case config::auth_method::reject:
+      return "reject";
+  }
+  return "?";
+}
+
+}  // namespace
+
+awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
+  client_session session(std::move(socket), owner);
+  co_await session.serve();
+}
+
+client_session::client_session(tcp::socket socket, worker& owner)
+    : worker_(owner),
+      shared_(owner.shared()),
+      client_(std::move(socket)),
+      id_(owner.shared().next_client_id.fetch_add(1, std::memory_order_relaxed)),
+      mode_(owner.shared().cfg().pool.mode),
+      max_message_size_(owner.shared().cfg().clients.max_message_size),
+      input_(8 * 1024),
+      wake_timer_(client_.get_executor()) {
+  const std::string key = scram::random_bytes(4);
+  secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
+  error_code ec;
+  const auto remote = client_.remote_endpoint(ec);
+  peer_ = ec ? "unknown" : remote.address().to_string();
+  shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.session_started();
+  client_.set_option(tcp::no_delay(true), ec);
+  client_.non_blocking(true, ec);
+}
+
+client_session::~client_session() {
+  if (registered_) worker_.unregister_session(process_id_);
+  if (server_) {
+    // A server goes back only when it owes nothing and holds no transaction; anything else
+    // is closed (a client that vanished mid-transaction leaves no trace on the next one).
+    if (!server_said_fatal_ && server_->replies.empty() &&
+        server_->tracker.may_release(p::pool_mode::transaction) && to_server_.empty()) {
+      if (mode_ == p::pool_mode::session) server_->needs_reset = true;
+      pool_->release(std::move(server_));
+    } else {
+      pool_->discard(std::move(server_));
+    }
+  }
+  shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+  worker_.session_ended();
+  spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
+               close_reason_.empty() ? "closed" : close_reason_);
+}
+
+void client_session::close(std::string reason) {
+  if (close_reason_.empty()) close_reason_ = std::move(reason);
+  closing_ = true;
+  wake();
+}
+
+std::optional<cancel_target> client_session::cancel_target_now() const {
+  if (!server_) return std::nullopt;
+  return cancel_target{server_->backend().host, server_->backend().port, server_->process_id,
+                       server_->secret_key};
+}
+
+void client_session::terminate(const p::error_fields& error) {
+  send_error(error);
+  close("pgsteer is shutting down");
+  error_code ec;
+  client_.cancel(ec);
+}
+
+// ---- output to the client ----
+
+void client_session::send_to_client(std::string_view bytes) {
+  to_client_.append(bytes);
+  wake();
+}
+
+void client_session::send_error(const p::error_fields& error) {
+  p::write_error_response(to_client_, error);
+  wake();
+}
+
+void client_session::fatal(std::string_view code, std::string message, std::string detail) {
+  send_error(make_error("FATAL", code, std::move(message), std::move(detail)));
+}
+
+awaitable<void> client_session::flush_to_client() {
+  while (!to_client_.empty()) {
+    writing_to_client_.clear();
+    writing_to_client_.swap(to_client_);
+    if (auto ec = co_await write_all(client_, writing_to_client_); ec) {
+      close("client connection lost: " + ec.message());
+      to_client_.clear();
+      co_return;
+    }
+  }
+}
+
+void client_session::wake() {
+  if (waiting_for_server_) wake_signal_.emit(asio::cancellation_type::terminal);
+}
+
+// ---- startup ----
+
+awaitable<void> client_session::serve() {
+  auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
+  if (!done) {
+    fatal(sqlstate::protocol_violation, "canceling authentication due to timeout");
+    close("authentication timeout");
+  }
+  if (!done || !ok) {
+    co_await flush_to_client();
+    co_return;
+  }
+  spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
+  using namespace asio::experimental::awaitable_operators;
+  co_await (client_to_server() && server_to_client());
+}
+
+awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
+  for (;;) {
+    const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
+    if (frame.status == p::frame_status::need_more) {
+      if (auto ec = co_await read_more(client_, input_); ec) {
+        close("client left during startup");
+        co_return false;
+      }
+      continue;
+    }
+    if (frame.status != p::frame_status::complete) {
+      fatal(sqlstate::protocol_violation, "invalid length of startup packet");
+      close("invalid startup packet");
+      co_return false;
+    }
+    packet = p::parse_startup_packet(input_.view().substr(0, frame.size));
+    input_.consume(frame.size);
+    switch (packet.kind) {
+      case p::startup_kind::ssl_request:
+      case p::startup_kind::gssenc_request:
+        if (!input_.empty()) {
+          fatal(sqlstate::protocol_violation, "received unencrypted data after SSL request");
+          close("data after SSLRequest");
+          co_return false;
+        }
+        // TLS arrives with the TLS issue; until then the answer is "not here", and libpq goes
+        // on without (sslmode=prefer) or gives up (sslmode=require) on its own.
+        if (auto ec = co_await write_all(client_, "N"); ec) co_return false;
+        continue;
+      case p::startup_kind::cancel_request:
+        worker::route_cancel(shared_, packet.process_id, packet.secret_key);
+        close("cancel request");
+        co_return false;
+      case p::startup_kind::invalid:
+        send_error(packet.error);
+        close("invalid startup packet: " + packet.error.message);
+        co_return false;
+      case p::startup_kind::startup_message:
+        co_return true;
+    }
+  }
+}
+
+void client_session::apply_startup_parameters(const p::startup_packet& packet) {
+  for (const auto& [name, value] : packet.parameters) {
+    if (name == "user" || name == "database" || name == "options" || name == "replication" ||
+        name.rfind("_pq_.", 0) == 0) {
+      continue;
+    }
+    parameters_[name] = value;
+  }
+  // `options`: -c name=value / --name=value, separated by spaces, "\ " escaping a space.
+  const std::string_view options = packet.options();
+  std::vector<std::string> words(1);
+  for (std::size_t i = 0; i < options.size(); ++i) {
+    if (options[i] == '\\' && i + 1 < options.size()) {
+      words.back() += options[++i];
+    } else if (options[i] == ' ') {
+      if (!words.back().empty()) words.emplace_back();
+    } else {
+      words.back() += options[i];
+    }
+  }
+  for (std::size_t i = 0; i < words.size(); ++i) {
+    std::string setting;
+    if (words[i] == "-c" && i + 1 < words.size()) {
+      setting = words[++i];
+    } else if (words[i].rfind("-c", 0) == 0 && words[i].size() > 2) {
+      setting = words[i].substr(2);
+    } else if (words[i].rfind("--", 0) == 0) {
+      setting = words[i].substr(2);
+    }
+    const auto eq = setting.find('=');
+    if (eq == std::string::npos || eq == 0) continue;
+    std::string name = setting.substr(0, eq);
+    for (auto& c : name) {
+      if (c == '-') c = '_';
+    }
+    parameters_[name] = setting.substr(eq + 1);
+  }
+}
+
+awaitable<bool> client_session::start_up() {
+  p::startup_packet packet;
+  if (!co_await read_startup_packet(packet)) co_return false;
+  user_ = std::string(packet.user());
+  database_ = std::string(packet.database());
+  if (packet.needs_negotiation()) {
+    std::string out;
+    p::write_negotiate_protocol_version(out, packet);
+    send_to_client(out);
+  }
+  const auto& cfg = shared_.cfg();
+  if (packet.replication != p::replication_mode::none) {
+    fatal(sqlstate::feature_not_supported, "pgsteer does not pool replication connections",
+          "Connect to the server directly for streaming replication.");
+    close("replication connection refused");
+    co_return false;
+  }
+  if (shared_.clients.load(std::memory_order_relaxed) > cfg.clients.max_connections) {
+    fatal(sqlstate::too_many_connections, "sorry, too many clients already",
+          "pgsteer's clients.max_connections is " + std::to_string(cfg.clients.max_connections) +
+              ".");
+    close("too many clients");
+    co_return false;
+  }
+  const auto method = match_hba(cfg.clients.hba, {peer_, database_, user_, false});
+  const std::string who = "host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
+                          database_ + "\", no encryption";
+  if (!method) {
+    fatal(sqlstate::invalid_authorization_specification, "no pgsteer hba rule for " + who,
+          "Add a rule to clients.hba in pgsteer's configuration.");
+    close("no hba rule");
+    co_return false;
+  }
+  if (*method == config::auth_method::reject) {
+    fatal(sqlstate::invalid_authorization_specification,
+          "pgsteer hba rejects connection for " + who);
+    close("rejected by hba");
+    co_return false;
+  }
+  if (!co_await authenticate(*method, user_)) co_return false;
+
+  db_ = cfg.find_database(database_);
+  const config::user* user = cfg.find_user(user_);
+  if (!db_) {
+    fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
+          "pgsteer serves the databases listed under `databases` in its configuration.");
+    close("unknown database");
+    co_return false;
+  }
+  if (!user) {
+    fatal(sqlstate::invalid_authorization_specification,
+          "role \"" + user_ + "\" is not configured in pgsteer",
+          "pgsteer logs in to backends only as the users listed under `users`.");
+    close("unknown user");
+    co_return false;
+  }
+  pool_ = &worker_.pool(*db_, *user);
+  apply_startup_parameters(packet);
+
+  // The ParameterStatus set comes from a real server: the first login of this pool learns it.
+  if (!pool_->has_defaults()) {
+    auto lease = co_await pool_->acquire();
+    if (!lease.server) {
+      lease.error.severity = "FATAL";
+      send_error(lease.error);
+      close("no server: " + lease.error.message);
+      co_return false;
+    }
+    pool_->release(std::move(lease.server));
+  }
+  process_id_ = worker_.register_session(*this);
+  registered_ = true;
+  std::string out;
+  p::write_authentication_ok(out);
+  parameter_map reported = pool_->login_parameters();
+  for (const auto& [name, value] : parameters_) {
+    if (reported.count(name)) reported[name] = value;
+  }
+  for (const auto& [name, value] : reported) p::write_parameter_status(out, name, value);
+  p::write_backend_key_data(out, process_id_, secret_key_);
+  p::write_ready_for_query(out, 'I');
+  send_to_client(out);
+  co_await flush_to_client();
+  co_return !closing_;
+}
+
+awaitable<std::optional<std::string_view>> client_session::read_password_message() {
+  for (;;) {
+    const auto frame = p::next_frame(input_.view(), 64 * 1024);
+    if (frame.status == p::frame_status::need_more) {
+      if (auto ec = co_await read_more(client_, input_); ec) {
+        close("client left during authentication");
+        co_return std::nullopt;
+      }
+      continue;
+    }
+    if (frame.status != p::frame_status::complete || frame.type != p::frontend::password_message) {
+      fatal(sqlstate::protocol_violation,
+            frame.status == p::frame_status::complete
+                ? std::string("expected password response, got message type ") + frame.type
+                : std::string("invalid message length during authentication"));
+      close("malformed authentication message");
+      co_return std::nullopt;
+    }
+    // The view stays valid until the next read: the caller uses it before reading again.
+    input_.consume(frame.size);
+    co_return frame.body;
+  }
+}
+
+awaitable<bool> client_session::authenticate(config::auth_method method, const std::string& user) {
+  switch (method) {
+    case config::auth_method::trust:
+      co_return true;
+    case config::auth_method::scram_sha_256:
+      co_return co_await authenticate_scram(user);
+    case config::auth_method::md5:
+      co_return co_await authenticate_md5(user);
+    case config::auth_method::cert:
+    case config::auth_method::reject:
+      break;
+  }
+  fatal(sqlstate::invalid_authorization_specification,
+        std::string(method_name(method)) +
+            " authentication needs TLS, which this connection "
+            "does not use");
+  close("authentication method unavailable");
+  co_return false;
+}
+
+awaitable<bool> client_session::authenticate_scram(const std::string& user) {
+  const user_secrets* secrets = shared_.secrets(user);
+  const bool known = secrets && secrets->verifier;
+  scram::server_exchange exchange(
+      known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
+      scram::random_nonce());
+  std::string out;
+  p::write_authentication_sasl(out, scram::server_mechanisms(false));
+  send_to_client(out);
+  co_await flush_to_client();
+  auto first = co_await read_password_message();
+  if (!first) co_return false;
+  auto initial = p::parse_sasl_initial_response(*first);
+  std::string server_first;
+  auto r = initial && initial->data
+               ? exchange.client_first(initial->mechanism, *initial->data, server_first)
+               : scram::result::malformed;
+  if (r == scram::result::ok) {
+    out.clear();
+    p::write_authentication_sasl_continue(out, server_first);
+    send_to_client(out);
+    co_await flush_to_client();
+    auto final_message = co_await read_password_message();
+    if (!final_message) co_return false;
+    std::string server_final;
+    r = exchange.client_final(*final_message, server_final);
+    if (r == scram::result::ok && known) {
+      out.clear();
+      p::write_authentication_sasl_final(out, server_final);
+      send_to_client(out);
+      const auto* cfg_user = shared_.cfg().find_user(user);
+      if (cfg_user && cfg_user->kind == config::secret_kind::scram_verifier) {
+        // Only a verifier is configured: the keys this client proved are how pgsteer logs in.
+        shared_.remember_scram_keys(user, exchange.proven_keys());
+      }
+      co_return true;
+    }
+  }
+  if (r == scram::result::malformed) {
+    fatal(sqlstate::protocol_violation, "malformed SCRAM message");
+    close("malformed SCRAM message");
+  } else {
+    fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
+    close("wrong password");
+  }
+  co_return false;
+}
+
+awaitable<bool> client_session::authenticate_md5(const std::string& user) {
+  const user_secrets* secrets = shared_.secrets(user);
+  const std::string salt = scram::random_bytes(4);
+  std::string out;
+  p::write_authentication_md5_password(out, salt);
+  send_to_client(out);
+  co_await flush_to_client();
+  auto response = co_await read_password_message();
+  if (!response) co_return false;
+  auto password = p::parse_password_message(*response);
+  if (!password) {
+    fatal(sqlstate::protocol_violation, "malformed password message");
+    close("malformed password message");
+    co_return false;
+  }
+  if (secrets && !secrets->md5_stored.empty() &&
+      p::md5::verify(secrets->md5_stored, salt, *password)) {
+    co_return true;
+  }
+  fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
+  close("wrong password");
+  co_return false;
+}
+
+// ---- relay ----
+
+awaitable<void> client_session::client_to_server() {
+  const auto idle_timeout = shared_.cfg().clients.idle_timeout;
+  while (!closing_) {
+    for (;;) {
+      const auto frame = p::next_frame(input_.view(), max_message_size_);
+      if (frame.status == p::frame_status::need_more) break;
+      if (frame.status == p::frame_status::too_large) {
+        fatal(sqlstate::program_limit_exceeded,
+              "message of " + std::to_string(frame.length) +
+                  " bytes exceeds pgsteer's clients.max_message_size of " +
+                  std::to_string(max_message_size_) + " bytes");
+        close("message too large");
+        break;
+      }
+      if (frame.status == p::frame_status::bad_length) {
+        fatal(sqlstate::protocol_violation, "invalid message length");
+        close("invalid message length");
+        break;
+      }
+      const std::string_view message = input_.view().substr(0, frame.size);
+      co_await handle_client_message(frame.type, message, frame.body);
+      input_.consume(frame.size);
+      if (closing_) break;
+    }
+    if (!to_server_.empty() && server_) {
+      writing_to_server_ = true;
+      auto ec = co_await write_all(server_->socket, to_server_);
+      writing_to_server_ = false;
+      to_server_.clear();
+      if (ec) {
+        lose_server("could not send to the backend: " + ec.message());
+        break;
+      }
+      maybe_release();
+    }
+    if (closing_) break;
+    input_.shrink(64 * 1024);
+    error_code ec;
+    if (!server_ && idle_timeout.count() > 0) {
+      auto [done, read_ec] =
+          co_await with_timeout(read_more(client_, input_, read_chunk), idle_timeout);
+      if (!done) {
+        fatal(sqlstate::idle_session_timeout, "terminating connection due to idle-session timeout");
+        close("clients.idle_timeout");
+        break;
+      }
+      ec = read_ec;
+    } else {
+      ec = co_await read_more(client_, input_, read_chunk);
+    }
+    if (ec) {
+      close(ec == asio::error::eof ? "client closed the connection"
+                                   : "client connection lost: " + ec.message());
+    }
+  }
+  wake();
+}
+
+awaitable<void> client_session::handle_client_message(char type, std::string_view message,
+                                                      std::string_view body) {
+  if (skip_until_sync_) {
+    // A request failed before any server saw it: drop the rest up to Sync, as PostgreSQL does.
+    if (type == p::frontend::sync) {
+      skip_until_sync_ = false;
+      std::string out;
+      p::write_ready_for_query(out, 'I');
+      send_to_client(out);
+    } else if (type == p::frontend::terminate) {
+      close("client terminated");
+    }
+    co_return;
+  }
+  switch (type) {
+    case p::frontend::terminate:
+      close("client terminated");
+      co_return;
+    case p::frontend::flush:
+      if (server_) forward(type, message);
+      co_return;
+    case p::frontend::sync:
+      if (!server_) {  // nothing to synchronise: answer as an idle server would
+        std::string out;
+        p::write_ready_for_query(out, 'I');
+        send_to_client(out);
+        co_return;
+      }
+      break;
+    case p::frontend::copy_data:
+    case p::frontend::copy_done:
+    case p::frontend::copy_fail:
+      // Outside a COPY (the server already ended it with an error) PostgreSQL ignores these.
+      if (!server_) co_return;
+      break;
+    case p::frontend::query:
+    case p::frontend::parse:
+    case p::frontend::bind:
+    case p::frontend::describe:
+    case p::frontend::execute:
+    case p::frontend::close:
+    case p::frontend::function_call:
+      break;
+    default:
+      fatal(sqlstate::protocol_violation,
+            std::string("invalid frontend message type ") + std::to_string(int(type)));
+      close("invalid message type");
+      co_return;
+  }
+  if (!server_ && mode_ != p::pool_mode::session && answer_without_server(type, body)) co_return;
+  if (!server_) {
+    if (mode_ == p::pool_mode::statement &&
+        (type == p::frontend::query || type == p::frontend::parse)) {
+      std::string_view sql;
+      if (type == p::frontend::query) {
+        if (auto q = p::parse_query(body)) sql = q->sql;
+      } else if (auto parse = p::parse_parse(body)) {
+        sql = parse->query;
+      }
+      const auto c = p::classify(sql, p::function_policy{});
+      if (c.first == p::statement_type::begin && !c.multi_statement) {
+        send_error(make_error("ERROR", sqlstate::feature_not_supported,
+                              "transaction blocks are not allowed in statement pooling mode", {},
+                              "Run each statement on its own, or use pool.mode transaction."));
+        if (type == p::frontend::query) {
+          std::string out;
+          p::write_ready_for_query(out, 'I');
+          send_to_client(out);
+        } else {
+          skip_until_sync_ = true;
+        }
+        co_return;
+      }
+    }
+    if (!co_await attach_server()) {
+      if (type == p::frontend::query || type == p::frontend::function_call) {
+        std::string out;
+        p::write_ready_for_query(out, 'I');
+        send_to_client(out);
+      } else if (is_extended(type)) {
+        skip_until_sync_ = true;
+      } else if (type == p::frontend::sync) {
+        std::string out;
+        p::write_ready_for_query(out, 'I');
+        send_to_client(out);
+      }
+      co_return;
+    }
+  }
+  if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
+  forward(type, message);
+}
+
+// Outside a transaction, a Parse of a statement some server already accepted and a Close need
+// no server: answering them here keeps a client that prepares synchronously (pgbench -M
+// prepared, many drivers) from waiting for a server it does not need yet. The statement is
+// prepared on a server when the client first uses it.
+bool client_session::answer_without_server(char type, std::string_view body) {
+  std::string out;
+  if (type == p::frontend::parse) {
+    auto parse = p::parse_parse(body);
+    if (!parse || parse->statement.empty()) return false;
+    const auto id =
+        worker_.statement_id(parse->query, parse->parameter_types, parse->parameter_count);
+    if (!worker_.statement(id).validated) return false;
+    statements_[std::string(parse->statement)] = id;
+    p::write_parse_complete(out);
+  } else if (type == p::frontend::close) {
+    auto close_view = p::parse_close(body);
+    if (!close_view) return false;
+    if (close_view->kind == 'S') {
+      if (auto it = statements_.find(close_view->name); it != statements_.end()) {
+        statements_.erase(it);
+      }
+    }
+    p::write_close_complete(out);
+  } else {
+    return false;
+  }
+  send_to_client(out);
+  return true;
+}
+
+void client_session::forward(char type, std::string_view message, bool swallow, std::uint32_t tag) {
+  to_server_.append(message);
+  server_->tracker.on_frontend(type);
+  server_->replies.on_frontend(type, swallow, tag);
+}
+
+void client_session::inject(char type, std::string_view message, std::uint32_t tag) {
+  forward(type, message, true, tag);
+}
+
+// Transaction and statement pooling: a client's named prepared statements live on servers
+// under pgsteer's names, prepared on each server when first needed there.
+bool client_session::rewrite_statement_message(char type, std::string_view message,
+                                               std::string_view body) {
+  std::string out;
+  switch (type) {
+    case p::frontend::parse: {
+      auto parse = p::parse_parse(body);
+      if (!parse || parse->statement.empty()) return false;
+      const auto id =
+          worker_.statement_id(parse->query, parse->parameter_types, parse->parameter_count);
+      statements_[std::string(parse->statement)] = id;
+      const auto& st = worker_.statement(id);
+      if (server_->has_statement(id)) {
+        // Already there (another client prepared the same text): re-prepare so the client gets
+        // its own ParseComplete, or its own error, in order.
+        p::write_close(out, 'S', st.server_name);
+        inject(p::frontend::close, out);
+        out.clear();
+        server_->forget_statement(id);
+      }
+      if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+        p::write_close(out, 'S', worker_.statement(evicted).server_name);
+        inject(p::frontend::close, out);
+        out.clear();
+      }
+      p::write_parse(out, *parse, st.server_name);
+      forward(type, out, false, parse_tag(id, true));
+      return true;
+    }
+    case p::frontend::bind: {
+      auto bind = p::parse_bind(body);
+      if (!bind || bind->statement.empty()) return false;
+      auto it = statements_.find(bind->statement);
+      if (it == statements_.end()) return false;  // the server's "does not exist" is right
+      ensure_prepared(it->second);
+      p::write_bind(out, *bind, worker_.statement(it->second).server_name);
+      forward(type, out);
+      return true;
+    }
+    case p::frontend::describe: {
+      auto describe = p::parse_describe(body);
+      if (!describe || describe->kind != 'S' || describe->name.empty()) return false;
+      auto it = statements_.find(describe->name);
+      if (it == statements_.end()) return false;
+      ensure_prepared(it->second);
+      p::write_describe(out, 'S', worker_.statement(it->second).server_name);
+      forward(type, out);
+      return true;
+    }
+    case p::frontend::close: {
+      auto close_view = p::parse_close(body);
+      if (!close_view || close_view->kind != 'S' || close_view->name.empty()) return false;
+      // The server's copy stays for others; closing the client's name there is a no-op that
+      // still answers CloseComplete in order.
+      auto it = statements_.find(close_view->name);
+      if (it != statements_.end()) statements_.erase(it);
+      forward(type, message);
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+void client_session::ensure_prepared(std::uint64_t id) {
+  if (server_->has_statement(id)) {
+    server_->touch_statement(id);
+    return;
+  }
+  std::string out;
+  if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+    p::write_close(out, 'S', worker_.statement(evicted).server_name);
+    inject(p::frontend::close, out);
+    out.clear();
+  }
+  const auto& st = worker_.statement(id);
+  {
+    p::message_builder m(out, p::frontend::parse);
+    m.cstring(st.server_name).cstring(st.query).u16(st.parameter_count).bytes(st.parameter_types);
+  }
+  inject(p::frontend::parse, out, parse_tag(id, false));
+}
+
+awaitable<bool> client_session::attach_server() {
+  auto lease = co_await pool_->acquire();
+  if (!lease.server) {
+    send_error(lease.error);
+    co_return false;
+  }
+  if (closing_) {
+    pool_->release(std::move(lease.server));
+    co_return false;
+  }
+  server_ = std::move(lease.server);
+  server_->input.consume(server_->input.size());
+  std::string out;
+  if (server_->needs_reset) {
+    const auto& reset = shared_.cfg().pool.server_reset_query;
+    if (!reset.empty()) {
+      p::write_query(out, reset);
+      inject(p::frontend::query, out);
+      out.clear();
+    }
+    server_->forget_all_statements();
+    // Parameters went back to the server's defaults; those it reports arrive as
+    // ParameterStatus, the others pgsteer set are gone.
+    for (auto it = server_->parameters.begin(); it != server_->parameters.end();) {
+      if (!pool_->defaults().count(it->first) && !is_server_property(it->first)) {
+        it = server_->parameters.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    server_->needs_reset = false;
+  }
+  if (server_->stale_statements) {
+    p::write_query(out, "DEALLOCATE ALL");
+    inject(p::frontend::query, out);
+    out.clear();
+    server_->forget_all_statements();
+    server_->stale_statements = false;
+  }
+  synchronize_parameters();
+  wake();  // server_to_client() starts reading this server
+  co_return true;
+}
+
+void client_session::synchronize_parameters() {
+  std::string sql;
+  auto want = [&](const std::string& name, const std::string& value) {
+    auto it = server_->parameters.find(name);
+    if (it != server_->parameters.end() && it->second == value) return;
+    sql += "SELECT pg_catalog.set_config(" + quote_literal(name) + ", " + quote_literal(value) +
+           ", false);";
+    server_->parameters[name] = value;
+  };
+  for (const auto& [name, value] : parameters_) want(name, value);
+  for (const auto& [name, value] : pool_->defaults()) {
+    if (!parameters_.count(name)) want(name, value);
+  }
+  // Settings another client made that this one did not ask for and the server does not report.
+  for (auto it = server_->parameters.begin(); it != server_->parameters.end();) {
+    if (!parameters_.count(it->first) && !pool_->defaults().count(it->first) &&
+        !is_server_property(it->first)) {
+      sql += "RESET " + it->first + ";";
+      it = server_->parameters.erase(it);
+    } else {
+      ++it;
+    }
+  }
+  if (sql.empty()) return;
+  std::string out;
+  p::write_query(out, sql);
+  inject(p::frontend::query, out);
+}
+
+awaitable<void> client_session::server_to_client() {
+  for (;;) {
+    co_await flush_to_client();
+    if (closing_) break;
+    if (!server_) {
+      waiting_for_server_ = true;
+      wake_timer_.expires_at(steady_clock::time_point::max());
+      co_await wake_timer_.async_wait(asio::bind_cancellation_slot(wake_signal_.slot(), use_tuple));
+      waiting_for_server_ = false;
+      continue;
+    }
+    server_connection& server = *server_;
+    error_code ec;
+    const std::size_t n = read_available(server.socket, server.input, read_chunk, ec);
+    if (n == 0 && ec == asio::error::would_block) {
+      waiting_for_server_ = true;
+      co_await server.socket.async_wait(
+          tcp::socket::wait_read, asio::bind_cancellation_slot(wake_signal_.slot(), use_tuple));
+      waiting_for_server_ = false;
+      continue;
+    }
+    if (n == 0) {
+      lose_server(ec == asio::error::eof ? "the backend closed the connection"
+                                         : "the backend connection failed: " + ec.message());
+      continue;
+    }
+    process_server_messages(server);
+    maybe_release();
+  }
+  error_code ec;
+  client_.cancel(ec);  // client_to_server() may be waiting for the client: let it finish
+}
+
+void client_session::process_server_messages(server_connection& server) {
+  for (;;) {
+    const auto frame = p::next_frame(server.input.view(), max_server_message);
+    if (frame.status == p::frame_status::need_more) break;
+    if (frame.status != p::frame_status::complete) {
+      lose_server("the backend sent a malformed message");
+      return;
+    }
+    const char type = frame.type;
+    char status = 0;
+    if (type == p::backend::ready_for_query) {
+      if (auto s = p::parse_ready_for_query(frame.body)) status = *s;
+    }
+    server.tracker.on_backend(type, status);
+    if (type == p::backend::parse_complete) {
+      if (const auto tag = server.replies.front_tag(); tag != 0) worker_.mark_validated(tag / 2);
+    }
+    const auto verdict = server.replies.on_backend(type);
+    if (verdict == p::reply_filter::verdict::unexpected) {
+      lose_server(std::string("the backend sent an unexpected message of type ") + type);
+      return;
+    }
+    const bool forward_it = verdict == p::reply_filter::verdict::forward;
+    if (type == p::backend::parameter_status) {
+      if (auto ps = p::parse_parameter_status(frame.body)) {
+        std::string name(ps->name);
+        server.parameters[name] = std::string(ps->value);
+        // The client's own SET, or the canonical form of a value pgsteer set for it.
+        if (!is_server_property(name) && (forward_it || parameters_.count(name))) {
+          parameters_[name] = std::string(ps->value);
+        }
+      }
+    } else if (type == p::backend::error_response) {
+      if (auto fields = p::parse_error_fields(frame.body)) {
+        const auto e = p::to_error_fields(*fields);
+        if (e.severity == "FATAL" || e.severity == "PANIC") server_said_fatal_ = true;
+        if (e.code == sqlstate::feature_not_supported &&
+            e.message == "cached plan must not change result type") {
+          // The table changed under a prepared statement: prepare afresh on next use.
+          server.stale_statements = true;
+        }
+        if (!forward_it) {
+          spdlog::warn("client {}: pgsteer's own statement failed on server {}: {}", id_,
+                       server.id(), e.message);
+        }
+      }
+    } else if (type == p::backend::ready_for_query && mode_ == p::pool_mode::statement &&
+               status != 'I' && forward_it) {
+      send_to_client(server.input.view().substr(0, frame.size));
+      server.input.consume(frame.size);
+      fatal(sqlstate::feature_not_supported,
+            "transaction blocks are not allowed in statement pooling mode");
+      close("transaction in statement pooling mode");
+      return;
+    }
+    if (forward_it) to_client_.append(server.input.view().substr(0, frame.size));
+    server.input.consume(frame.size);
+  }
+  for (const auto tag : server.replies.take_failed_tags()) {
+    const std::uint64_t id = tag / 2;
+    server.forget_statement(id);
+    if (tag % 2 == 1) {
+      for (auto it = statements_.begin(); it != statements_.end();) {
+        it = it->second == id ? statements_.erase(it) : std::next(it);
+      }
+    }
+  }
+  if (server.stale_statements && server.replies.empty()) {
+    server.forget_all_statements();
+  }
+  server.input.shrink(64 * 1024);
+}
+
+void client_session::maybe_release() {
+  if (!server_ || closing_ || mode_ == p::pool_mode::session || writing_to_server_) return;
+  if (!to_server_.empty() || !server_->input.empty() || !server_->replies.empty()) return;
+  if (!server_->tracker.may_release(mode_)) return;
+  release_server();
+}
+
+void client_session::release_server() {
+  pool_->release(std::move(server_));
+  wake();
+}
+
+void client_session::lose_server(const std::string& why) {
+  if (!server_) return;
+  spdlog::warn("client {}: server {} lost: {}", id_, server_->id(), why);
+  if (!server_said_fatal_) {
+    fatal(sqlstate::connection_failure, "the backend serving this session closed unexpectedly",
+          why);
+  }
+  pool_->discard(std::move(server_));
+  close("backend lost: " + why);
+}
+
+}  // namespace pgsteer::proxy

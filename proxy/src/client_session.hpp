@@ -1,0 +1,123 @@
+// One client's connection from accept to close: startup and authentication, then relaying its
+// messages to a leased server and the replies back, leasing and releasing servers at transaction
+// boundaries as the pool mode says. Lives in the coroutine frame of run_client_session(); runs
+// on one worker.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include <boost/asio/cancellation_signal.hpp>
+
+#include "io.hpp"
+#include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/error_response.hpp"
+#include "pgsteer/protocol/messages.hpp"
+#include "pgsteer/protocol/startup.hpp"
+#include "server_connection.hpp"
+
+namespace pgsteer::proxy {
+
+class worker;
+class shared_state;
+class server_pool;
+
+awaitable<void> run_client_session(tcp::socket socket, worker& owner);
+
+// Where a cancel request for a session must go right now.
+struct cancel_target {
+  std::string host;
+  std::uint16_t port = 0;
+  std::int32_t process_id = 0;
+  std::int32_t secret_key = 0;
+};
+
+class client_session {
+ public:
+  client_session(tcp::socket socket, worker& owner);
+  ~client_session();
+  client_session(const client_session&) = delete;
+  client_session& operator=(const client_session&) = delete;
+
+  awaitable<void> serve();
+
+  std::int32_t secret_key() const { return secret_key_; }
+  // The backend serving this client at this moment, if any.
+  std::optional<cancel_target> cancel_target_now() const;
+  // Ends the session (shutdown): the client gets `error` before the connection closes.
+  void terminate(const protocol::error_fields& error);
+
+ private:
+  // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
+  awaitable<bool> start_up();
+  awaitable<bool> read_startup_packet(protocol::startup_packet& packet);
+  awaitable<bool> authenticate(config::auth_method method, const std::string& user);
+  awaitable<bool> authenticate_scram(const std::string& user);
+  awaitable<bool> authenticate_md5(const std::string& user);
+  // Reads the next password-type message ('p') during authentication.
+  awaitable<std::optional<std::string_view>> read_password_message();
+  void apply_startup_parameters(const protocol::startup_packet& packet);
+
+  // Relaying: client -> server, and server -> client, run together.
+  awaitable<void> client_to_server();
+  awaitable<void> server_to_client();
+  // One whole client message; may lease a server first.
+  awaitable<void> handle_client_message(char type, std::string_view message, std::string_view body);
+  bool answer_without_server(char type, std::string_view body);
+  awaitable<bool> attach_server();
+  void synchronize_parameters();
+  void forward(char type, std::string_view message, bool swallow = false, std::uint32_t tag = 0);
+  void inject(char type, std::string_view message, std::uint32_t tag = 0);
+  bool rewrite_statement_message(char type, std::string_view message, std::string_view body);
+  void ensure_prepared(std::uint64_t statement);
+  void process_server_messages(server_connection& server);
+  void maybe_release();
+  void release_server();
+  void lose_server(const std::string& why);
+
+  // Output to the client goes through server_to_client(), the only writer of the socket.
+  void send_to_client(std::string_view bytes);
+  void send_error(const protocol::error_fields& error);
+  void fatal(std::string_view sqlstate, std::string message, std::string detail = {});
+  awaitable<void> flush_to_client();
+  void wake();
+  void close(std::string reason);
+
+  worker& worker_;
+  shared_state& shared_;
+  tcp::socket client_;
+  std::string peer_;
+  std::uint64_t id_;
+  protocol::pool_mode mode_;
+  std::size_t max_message_size_;
+
+  byte_buffer input_;
+  std::string to_client_;
+  std::string writing_to_client_;
+  std::string to_server_;
+
+  std::string user_;
+  std::string database_;
+  const config::database* db_ = nullptr;
+  server_pool* pool_ = nullptr;
+  std::unique_ptr<server_connection> server_;
+  parameter_map parameters_;  // the client's own session parameters
+  std::map<std::string, std::uint64_t, std::less<>> statements_;  // client name -> statement id
+
+  std::int32_t process_id_ = 0;
+  std::int32_t secret_key_ = 0;
+  bool registered_ = false;
+  bool closing_ = false;
+  bool writing_to_server_ = false;
+  bool waiting_for_server_ = false;  // server_to_client() is parked in a cancellable wait
+  bool skip_until_sync_ = false;     // a request failed before reaching a server
+  bool server_said_fatal_ = false;
+  std::string close_reason_;
+  asio::cancellation_signal wake_signal_;
+  asio::steady_timer wake_timer_;
+};
+
+}  // namespace pgsteer::proxy

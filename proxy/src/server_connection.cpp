@@ -1,0 +1,236 @@
+// server_connection: connecting and logging in to a backend, and the statement cache.
+#include "server_connection.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <array>
+
+#include "pgsteer/protocol/framer.hpp"
+#include "pgsteer/protocol/md5.hpp"
+#include "pgsteer/protocol/messages.hpp"
+#include "pgsteer/protocol/scram.hpp"
+#include "pgsteer/protocol/sqlstate.hpp"
+#include "pgsteer/protocol/startup.hpp"
+#include "shared_state.hpp"
+
+namespace pgsteer::proxy {
+
+namespace p = protocol;
+namespace scram = protocol::scram;
+
+server_connection::server_connection(tcp::socket s, const config::backend& backend,
+                                     std::uint64_t id)
+    : socket(std::move(s)),
+      input(8 * 1024),
+      idle_since(steady_clock::now()),
+      backend_(&backend),
+      id_(id),
+      created_(steady_clock::now()) {}
+
+void server_connection::touch_statement(std::uint64_t statement) {
+  auto it = lru_index_.find(statement);
+  if (it != lru_index_.end()) lru_.splice(lru_.end(), lru_, it->second);
+}
+
+std::uint64_t server_connection::add_statement(std::uint64_t statement, std::size_t capacity) {
+  std::uint64_t evicted = 0;
+  if (capacity > 0 && lru_.size() >= capacity) {
+    evicted = lru_.front();
+    lru_index_.erase(evicted);
+    lru_.pop_front();
+  }
+  lru_index_[statement] = lru_.insert(lru_.end(), statement);
+  return evicted;
+}
+
+void server_connection::forget_statement(std::uint64_t statement) {
+  auto it = lru_index_.find(statement);
+  if (it == lru_index_.end()) return;
+  lru_.erase(it->second);
+  lru_index_.erase(it);
+}
+
+void server_connection::forget_all_statements() {
+  lru_.clear();
+  lru_index_.clear();
+}
+
+bool is_server_property(std::string_view parameter) {
+  static constexpr std::array<std::string_view, 7> properties{
+      "server_version",        "server_encoding", "integer_datetimes", "is_superuser",
+      "session_authorization", "in_hot_standby",  "scram_iterations"};
+  for (auto p : properties) {
+    if (p == parameter) return true;
+  }
+  return false;
+}
+
+namespace {
+
+p::error_fields failure(std::string message, std::string detail = {}) {
+  p::error_fields e;
+  e.severity = "FATAL";
+  e.code = std::string(p::sqlstate::sqlclient_unable_to_establish_sqlconnection);
+  e.message = std::move(message);
+  e.detail = std::move(detail);
+  return e;
+}
+
+// The login conversation after the StartupMessage: reads messages until ReadyForQuery.
+awaitable<p::error_fields> log_in(shared_state& shared, server_connection& server,
+                                  const std::string& user) {
+  const user_secrets* secrets = shared.secrets(user);
+  std::optional<scram::client_exchange> exchange;
+  std::string out;
+  for (;;) {
+    const auto frame = p::next_frame(server.input.view(), 1 << 20);
+    if (frame.status == p::frame_status::need_more) {
+      if (auto ec = co_await read_more(server.socket, server.input); ec) {
+        co_return failure("the backend closed the connection during login", ec.message());
+      }
+      continue;
+    }
+    if (frame.status != p::frame_status::complete) {
+      co_return failure("the backend sent a malformed message during login");
+    }
+    const std::string_view body = frame.body;
+    const char type = frame.type;
+    out.clear();
+    if (type == p::backend::error_response) {
+      auto fields = p::parse_error_fields(body);
+      if (!fields) co_return failure("the backend sent a malformed error during login");
+      auto e = p::to_error_fields(*fields);
+      server.input.consume(frame.size);
+      co_return e;
+    }
+    if (type == p::backend::authentication) {
+      auto auth = p::parse_authentication(body);
+      if (!auth) co_return failure("the backend sent a malformed authentication request");
+      switch (auth->code) {
+        case p::auth_code::ok:
+          if (exchange && exchange->keys()) shared.remember_scram_keys(user, *exchange->keys());
+          break;
+        case p::auth_code::cleartext_password:
+          if (!secrets || secrets->password.empty()) {
+            co_return failure("no password for user \"" + user + "\" to log in to the backend");
+          }
+          p::write_password_message(out, secrets->password);
+          break;
+        case p::auth_code::md5_password:
+          if (!secrets || secrets->password.empty()) {
+            co_return failure("no password for user \"" + user + "\" to log in to the backend");
+          }
+          p::write_password_message(out,
+                                    p::md5::client_response(user, secrets->password, auth->data));
+          break;
+        case p::auth_code::sasl: {
+          bool offered = false;
+          for (auto m : p::sasl_mechanisms(auth->data)) offered |= m == scram::mechanism;
+          if (!offered) co_return failure("the backend offers no SASL mechanism pgsteer knows");
+          auto keys = shared.scram_keys(user);
+          if (secrets && !secrets->password.empty()) {
+            exchange.emplace(secrets->password, scram::random_nonce());
+            if (keys) exchange->reuse_keys(*keys);
+          } else if (keys) {
+            exchange.emplace(scram::client_exchange::from_keys(*keys, scram::random_nonce()));
+          } else {
+            co_return failure("pgsteer cannot log in to the backend as \"" + user + "\" yet",
+                              "Only a SCRAM verifier is configured for this user; pgsteer learns "
+                              "the keys from the first client that logs in with SCRAM.");
+          }
+          p::write_sasl_initial_response(out, scram::mechanism, exchange->client_first());
+          break;
+        }
+        case p::auth_code::sasl_continue: {
+          std::string client_final;
+          if (!exchange || exchange->server_first(auth->data, client_final) != scram::result::ok) {
+            co_return failure("SCRAM login to the backend failed");
+          }
+          p::write_sasl_response(out, client_final);
+          break;
+        }
+        case p::auth_code::sasl_final:
+          if (!exchange || exchange->server_final(auth->data) != scram::result::ok) {
+            co_return failure("the backend's SCRAM signature is wrong");
+          }
+          break;
+        default:
+          co_return failure(
+              "the backend asks for an authentication method pgsteer does not "
+              "support");
+      }
+    } else if (type == p::backend::parameter_status) {
+      if (auto ps = p::parse_parameter_status(body)) {
+        server.parameters[std::string(ps->name)] = std::string(ps->value);
+        if (ps->name == "in_hot_standby") server.in_hot_standby = ps->value == "on";
+      }
+    } else if (type == p::backend::backend_key_data) {
+      if (auto key = p::parse_backend_key_data(body)) {
+        server.process_id = key->process_id;
+        server.secret_key = key->secret_key;
+      }
+    } else if (type == p::backend::ready_for_query) {
+      server.input.consume(frame.size);
+      co_return p::error_fields{
+          .severity = {}, .code = {}, .message = {}, .detail = {}, .hint = {}};
+    }
+    // NoticeResponse and NegotiateProtocolVersion need no answer.
+    server.input.consume(frame.size);
+    if (!out.empty()) {
+      if (auto ec = co_await write_all(server.socket, out); ec) {
+        co_return failure("the backend closed the connection during login", ec.message());
+      }
+    }
+  }
+}
+
+awaitable<login_result> connect_and_log_in(shared_state& shared, const config::backend& backend,
+                                           const std::string& dbname, const std::string& user,
+                                           std::uint64_t id) {
+  auto executor = co_await asio::this_coro::executor;
+  tcp::resolver resolver(executor);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(backend.host, std::to_string(backend.port), use_tuple);
+  if (rec) {
+    co_return login_result{
+        nullptr, failure("could not resolve backend \"" + backend.name + "\"", rec.message())};
+  }
+  tcp::socket socket(executor);
+  auto [cec, endpoint] = co_await asio::async_connect(socket, endpoints, use_tuple);
+  (void)endpoint;
+  if (cec) {
+    co_return login_result{nullptr,
+                           failure("could not connect to backend \"" + backend.name + "\" at " +
+                                       backend.host + ":" + std::to_string(backend.port),
+                                   cec.message())};
+  }
+  socket.set_option(tcp::no_delay(true));
+  socket.non_blocking(true);
+  auto server = std::make_unique<server_connection>(std::move(socket), backend, id);
+  std::string startup;
+  p::write_startup_message(startup, {{"user", user}, {"database", dbname}});
+  if (auto ec = co_await write_all(server->socket, startup); ec) {
+    co_return login_result{
+        nullptr, failure("could not send the startup message to backend \"" + backend.name + "\"",
+                         ec.message())};
+  }
+  auto error = co_await log_in(shared, *server, user);
+  if (!error.code.empty()) co_return login_result{nullptr, std::move(error)};
+  server->tracker.on_backend(p::backend::ready_for_query, 'I');
+  co_return login_result{std::move(server), {}};
+}
+
+}  // namespace
+
+awaitable<login_result> connect_server(shared_state& shared, const config::backend& backend,
+                                       const std::string& dbname, const std::string& user,
+                                       std::uint64_t id) {
+  auto [done, result] = co_await with_timeout(connect_and_log_in(shared, backend, dbname, user, id),
+                                              shared.cfg().pool.server_connect_timeout);
+  if (!done) {
+    result.error = failure("timed out connecting to backend \"" + backend.name + "\"");
+  }
+  co_return std::move(result);
+}
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,196 @@
+// server_pool: acquiring, releasing and expiring one worker's servers for a (database, user).
+#include "server_pool.hpp"
+
+#include <spdlog/spdlog.h>
+
+#include <algorithm>
+
+#include "pgsteer/protocol/sqlstate.hpp"
+#include "shared_state.hpp"
+
+namespace pgsteer::proxy {
+
+namespace p = protocol;
+
+server_pool::server_pool(asio::any_io_executor executor, shared_state& shared,
+                         const config::database& db, const config::user& user, std::size_t share)
+    : executor_(std::move(executor)),
+      shared_(shared),
+      db_(&db),
+      user_(&user),
+      share_(share),
+      min_idle_(std::min<std::size_t>(share, shared.cfg().pool.min_idle / shared.worker_count())) {}
+
+server_pool::~server_pool() {
+  for (auto* w : waiters_) w->timer.cancel();
+}
+
+bool server_pool::expired(const server_connection& server, steady_clock::time_point now) const {
+  const auto lifetime = shared_.cfg().pool.server_lifetime;
+  return lifetime.count() > 0 && now - server.created() >= lifetime;
+}
+
+awaitable<acquire_result> server_pool::acquire() {
+  const auto now = steady_clock::now();
+  while (!idle_.empty()) {
+    auto server = std::move(idle_.back());
+    idle_.pop_back();
+    // A server that died or spoke while idle (a FATAL before closing) is not handed out.
+    error_code ec;
+    const bool spoke = read_available(server->socket, server->input, 512, ec) > 0;
+    if (spoke || ec != asio::error::would_block || expired(*server, now)) {
+      spdlog::info("server {} to {} closed while idle ({})", server->id(), server->backend().name,
+                   spoke ? "it sent a message"
+                   : ec  ? ec.message()
+                         : "lifetime reached");
+      discard(std::move(server));
+      continue;
+    }
+    co_return acquire_result{std::move(server), {}};
+  }
+  if (open_ < share_) {
+    ++open_;
+    co_return co_await connect();
+  }
+  waiter w(executor_);
+  w.timer.expires_after(shared_.cfg().pool.query_wait_timeout);
+  waiters_.push_back(&w);
+  auto [ec] = co_await w.timer.async_wait(use_tuple);
+  (void)ec;
+  waiters_.remove(&w);
+  if (w.server) co_return acquire_result{std::move(w.server), {}};
+  if (w.may_connect) co_return co_await connect();
+  acquire_result timed_out;
+  timed_out.error.code = std::string(p::sqlstate::query_canceled);
+  timed_out.error.message = "no server connection became free within pool.query_wait_timeout";
+  timed_out.error.hint = "The pool for database \"" + db_->name + "\" and user \"" + user_->name +
+                         "\" is busy; raise pool.size or shorten transactions.";
+  co_return timed_out;
+}
+
+awaitable<acquire_result> server_pool::connect() {
+  // The primary is the first backend that says it is not in recovery (in_hot_standby is
+  // reported at login); a replica route takes standbys in turn. Routing proper comes with the
+  // topology monitor.
+  const auto& backends = shared_.cfg().backends;
+  const bool want_standby = db_->route_mode == config::route::replica;
+  acquire_result result;
+  for (int pass = 0; pass < 2 && !result.server; ++pass) {
+    // The second pass, for replica routes only, falls back to the primary.
+    if (pass == 1 && !(want_standby && shared_.cfg().routing.reads_fall_back_to_primary)) break;
+    const bool standby = want_standby && pass == 0;
+    for (std::size_t i = 0; i < backends.size(); ++i) {
+      const std::size_t k = standby ? (next_backend_ + i) % backends.size() : i;
+      const auto id = shared_.next_server_id.fetch_add(1, std::memory_order_relaxed);
+      auto login = co_await connect_server(shared_, backends[k], db_->dbname, user_->name, id);
+      if (!login.connection) {
+        // A refusal by PostgreSQL itself (wrong database, password) is the client's answer;
+        // an unreachable backend only means: try the next one.
+        if (login.error.code != p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+          result.error = std::move(login.error);
+          break;
+        }
+        spdlog::warn("backend {}: {} ({})", backends[k].name, login.error.message,
+                     login.error.detail);
+        if (result.error.code.empty()) result.error = std::move(login.error);
+        continue;
+      }
+      if (login.connection->in_hot_standby != standby) continue;  // not the role we want
+      if (standby) next_backend_ = k + 1;
+      spdlog::info("server {} connected to {} ({}:{}) as {} for database {}", id, backends[k].name,
+                   backends[k].host, backends[k].port, user_->name, db_->name);
+      result.server = std::move(login.connection);
+      result.error = {};
+      break;
+    }
+    if (!result.error.code.empty() &&
+        result.error.code != p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+      break;
+    }
+  }
+  if (!result.server) {
+    --open_;
+    hand_place_to_waiter();
+    if (result.error.code.empty()) {
+      result.error.severity = "FATAL";
+      result.error.code = std::string(p::sqlstate::sqlclient_unable_to_establish_sqlconnection);
+      result.error.message =
+          want_standby ? "no standby backend is available" : "no primary backend is available";
+    }
+    co_return result;
+  }
+  if (!has_defaults_) {
+    login_parameters_ = result.server->parameters;
+    for (const auto& [name, value] : result.server->parameters) {
+      if (!is_server_property(name)) defaults_[name] = value;
+    }
+    has_defaults_ = true;
+  }
+  co_return result;
+}
+
+void server_pool::release(std::unique_ptr<server_connection> server) {
+  if (server->tracker.desynchronized() || expired(*server, steady_clock::now())) {
+    discard(std::move(server));
+    return;
+  }
+  server->idle_since = steady_clock::now();
+  for (auto* w : waiters_) {
+    if (w->server || w->may_connect) continue;
+    w->server = std::move(server);
+    w->timer.cancel();
+    return;
+  }
+  idle_.push_back(std::move(server));
+}
+
+void server_pool::discard(std::unique_ptr<server_connection> server) {
+  error_code ec;
+  server->socket.close(ec);
+  server.reset();
+  --open_;
+  hand_place_to_waiter();
+}
+
+bool server_pool::hand_place_to_waiter() {
+  for (auto* w : waiters_) {
+    if (w->server || w->may_connect) continue;
+    ++open_;
+    w->may_connect = true;
+    w->timer.cancel();
+    return true;
+  }
+  return false;
+}
+
+void server_pool::sweep() {
+  const auto now = steady_clock::now();
+  const auto idle_timeout = shared_.cfg().pool.server_idle_timeout;
+  // Oldest idle first; keep min_idle.
+  for (auto it = idle_.begin(); it != idle_.end() && idle_.size() > min_idle_;) {
+    const bool idle_too_long = idle_timeout.count() > 0 && now - (*it)->idle_since >= idle_timeout;
+    if (idle_too_long || expired(**it, now)) {
+      auto server = std::move(*it);
+      it = idle_.erase(it);
+      spdlog::info("server {} closed: {}", server->id(),
+                   idle_too_long ? "server_idle_timeout" : "server_lifetime");
+      discard(std::move(server));
+    } else {
+      ++it;
+    }
+  }
+  while (idle_.size() < min_idle_ && open_ < share_) {
+    ++open_;
+    asio::co_spawn(
+        executor_,
+        [this]() -> awaitable<void> {
+          auto r = co_await connect();
+          if (r.server) release(std::move(r.server));
+        },
+        [](std::exception_ptr e) {
+          if (e) spdlog::error("bug: opening a min_idle server threw");
+        });
+  }
+}
+
+}  // namespace pgsteer::proxy

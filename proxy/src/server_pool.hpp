@@ -1,0 +1,84 @@
+// One worker's share of the server connections for one (database, user): idle servers, clients
+// waiting for one, and the count that never exceeds the share. Worker-local: no locks. A server's
+// state is the list that holds it: idle here, leased by a session, or closed.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <list>
+#include <memory>
+#include <vector>
+
+#include "io.hpp"
+#include "pgsteer/config/config.hpp"
+#include "server_connection.hpp"
+
+namespace pgsteer::proxy {
+
+class shared_state;
+
+struct acquire_result {
+  std::unique_ptr<server_connection> server;
+  protocol::error_fields error;  // when server is null
+};
+
+class server_pool {
+ public:
+  server_pool(asio::any_io_executor executor, shared_state& shared, const config::database& db,
+              const config::user& user, std::size_t share);
+  ~server_pool();
+
+  // An idle server, a new one while under the share, or the first one released within
+  // pool.query_wait_timeout; otherwise an error for the client.
+  awaitable<acquire_result> acquire();
+  // Back to the pool: to the longest-waiting client, or to the idle list. Servers that cannot be
+  // reused (desynchronized, past their lifetime) are closed instead.
+  void release(std::unique_ptr<server_connection> server);
+  // Closes a server that must not be reused and frees its place.
+  void discard(std::unique_ptr<server_connection> server);
+  // Closes idle servers past server_idle_timeout or server_lifetime (keeping min_idle), opens
+  // servers up to min_idle. Called by the worker about once a second.
+  void sweep();
+
+  // The session parameters of the first server this pool logged in to: what a client is told
+  // at login, and what a server returns to when a client changed nothing.
+  const parameter_map& defaults() const { return defaults_; }
+  bool has_defaults() const { return has_defaults_; }
+  // Everything that first server reported, server properties included: a client's login set.
+  const parameter_map& login_parameters() const { return login_parameters_; }
+
+  const config::database& database() const { return *db_; }
+  const config::user& user() const { return *user_; }
+  std::size_t open() const { return open_; }
+  std::size_t idle() const { return idle_.size(); }
+  std::size_t waiting() const { return waiters_.size(); }
+
+ private:
+  struct waiter {
+    explicit waiter(asio::any_io_executor ex) : timer(ex) {}
+    asio::steady_timer timer;
+    std::unique_ptr<server_connection> server;
+    bool may_connect = false;  // a place became free: the waiter opens a server itself
+  };
+
+  awaitable<acquire_result> connect();
+  bool expired(const server_connection& server, steady_clock::time_point now) const;
+  // Gives a free place to the first waiter, if any; returns whether one took it.
+  bool hand_place_to_waiter();
+
+  asio::any_io_executor executor_;
+  shared_state& shared_;
+  const config::database* db_;
+  const config::user* user_;
+  std::size_t share_;
+  std::size_t min_idle_;
+  std::size_t open_ = 0;                                  // idle + leased + connecting
+  std::vector<std::unique_ptr<server_connection>> idle_;  // most recently used last
+  std::list<waiter*> waiters_;
+  parameter_map defaults_;
+  parameter_map login_parameters_;
+  bool has_defaults_ = false;
+  std::size_t next_backend_ = 0;
+};
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,56 @@
+// What every worker reads and nobody changes after start-up (the configuration, the secrets
+// derived from it), plus the few process-wide counters and caches that need a lock or an atomic.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/scram.hpp"
+
+namespace pgsteer::proxy {
+
+class worker;
+
+// How pgsteer checks a user's clients and logs in to backends as that user.
+struct user_secrets {
+  std::optional<protocol::scram::verifier> verifier;  // clients: SCRAM
+  std::string md5_stored;                             // clients: md5 ("md5..."), empty if unknown
+  std::string password;                               // backends: plaintext, empty if unknown
+};
+
+class shared_state {
+ public:
+  explicit shared_state(config::config cfg);
+
+  const config::config& cfg() const { return cfg_; }
+  const user_secrets* secrets(const std::string& user) const;
+  const std::string& mock_secret() const { return mock_secret_; }
+  std::uint32_t worker_count() const { return worker_count_; }
+
+  // SCRAM keys to log in to backends without a password (proven by a client, or computed once
+  // from the password): a cache, so only the first login per user pays for PBKDF2.
+  std::optional<protocol::scram::client_keys> scram_keys(const std::string& user) const;
+  void remember_scram_keys(const std::string& user, const protocol::scram::client_keys& keys);
+
+  std::atomic<std::uint32_t> clients{0};
+  std::atomic<std::uint64_t> next_server_id{1};
+  std::atomic<std::uint64_t> next_client_id{1};
+  std::vector<worker*> workers;  // set once before any worker runs
+
+ private:
+  config::config cfg_;
+  std::map<std::string, user_secrets, std::less<>> secrets_;
+  std::string mock_secret_;
+  std::uint32_t worker_count_ = 1;
+  mutable std::mutex keys_mutex_;
+  std::map<std::string, protocol::scram::client_keys> keys_;
+};
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,204 @@
+// worker: acceptors, pools, statement names and the cancel registry of one thread.
+#include "worker.hpp"
+
+#include <spdlog/spdlog.h>
+#include <sys/socket.h>
+
+#include <boost/asio/post.hpp>
+
+#include "client_session.hpp"
+#include "pgsteer/protocol/startup.hpp"
+#include "shared_state.hpp"
+
+namespace pgsteer::proxy {
+
+namespace {
+
+constexpr int session_bits = 24;  // the low bits of a client process id; the worker is above
+
+// SO_REUSEPORT lets every worker bind the same address; the kernel spreads new connections.
+using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+
+}  // namespace
+
+worker::worker(shared_state& shared, std::uint32_t index) : shared_(shared), index_(index) {}
+
+worker::~worker() {
+  join();
+}
+
+void worker::listen() {
+  for (const auto& address : shared_.cfg().listen) {
+    tcp::resolver resolver(context_);
+    const auto results = resolver.resolve(address.host, std::to_string(address.port));
+    for (const auto& entry : results) {
+      auto acceptor = std::make_unique<tcp::acceptor>(context_);
+      acceptor->open(entry.endpoint().protocol());
+      acceptor->set_option(tcp::acceptor::reuse_address(true));
+      acceptor->set_option(reuse_port(true));
+      acceptor->bind(entry.endpoint());
+      acceptor->listen(asio::socket_base::max_listen_connections);
+      acceptors_.push_back(std::move(acceptor));
+      break;  // the first address a name resolves to
+    }
+  }
+}
+
+void worker::start() {
+  for (auto& acceptor : acceptors_) {
+    asio::co_spawn(context_, accept(*acceptor), [](std::exception_ptr e) {
+      if (e) spdlog::critical("bug: the accept loop ended with an exception");
+    });
+  }
+  asio::co_spawn(context_, sweep(), [](std::exception_ptr e) {
+    if (e) spdlog::critical("bug: the pool sweeper ended with an exception");
+  });
+  thread_ = std::thread([this] { context_.run(); });
+}
+
+void worker::stop() {
+  asio::post(context_, [this] {
+    stopping_ = true;
+    for (auto& acceptor : acceptors_) {
+      error_code ec;
+      acceptor->close(ec);
+    }
+    shutdown_sessions();
+    asio::co_spawn(context_, drain(), [](std::exception_ptr e) {
+      if (e) spdlog::critical("bug: draining a worker threw");
+    });
+  });
+}
+
+awaitable<void> worker::drain() {
+  asio::steady_timer timer(context_);
+  while (active_sessions_ > 0) {
+    timer.expires_after(std::chrono::milliseconds(10));
+    co_await timer.async_wait(use_tuple);
+  }
+  pools_.clear();  // closes idle servers
+  context_.stop();
+}
+
+void worker::join() {
+  if (thread_.joinable()) thread_.join();
+}
+
+awaitable<void> worker::accept(tcp::acceptor& acceptor) {
+  while (!stopping_) {
+    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
+    if (ec) {
+      if (stopping_ || ec == asio::error::operation_aborted) break;
+      spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
+      continue;
+    }
+    asio::co_spawn(context_, run_client_session(std::move(socket), *this),
+                   [](std::exception_ptr e) {
+                     if (!e) return;
+                     try {
+                       std::rethrow_exception(e);
+                     } catch (const std::exception& ex) {
+                       spdlog::critical("bug: a client session threw: {}", ex.what());
+                     }
+                   });
+  }
+}
+
+awaitable<void> worker::sweep() {
+  asio::steady_timer timer(context_);
+  while (!stopping_) {
+    timer.expires_after(std::chrono::seconds(1));
+    auto [ec] = co_await timer.async_wait(use_tuple);
+    (void)ec;
+    for (auto& [key, pool] : pools_) pool->sweep();
+  }
+}
+
+server_pool& worker::pool(const config::database& db, const config::user& user) {
+  auto key = std::make_pair(db.name, user.name);
+  auto it = pools_.find(key);
+  if (it != pools_.end()) return *it->second;
+  // This worker's share of pool.size: the shares of all workers add up to the size.
+  const std::size_t size = db.pool_size.value_or(shared_.cfg().pool.size);
+  const std::size_t workers = shared_.worker_count();
+  const std::size_t share = size / workers + (index_ < size % workers ? 1 : 0);
+  auto pool = std::make_unique<server_pool>(context_.get_executor(), shared_, db, user, share);
+  return *pools_.emplace(std::move(key), std::move(pool)).first->second;
+}
+
+std::uint64_t worker::statement_id(std::string_view query, std::string_view parameter_types,
+                                   std::uint16_t parameter_count) {
+  std::string key;
+  key.reserve(query.size() + parameter_types.size() + 1);
+  key.append(query).push_back('\0');
+  key.append(parameter_types);
+  auto it = statement_ids_.find(key);
+  if (it != statement_ids_.end()) return it->second;
+  const auto id = next_statement_++;
+  statement_ids_.emplace(std::move(key), id);
+  statements_.emplace(
+      id, prepared_statement{std::string(query), std::string(parameter_types), parameter_count,
+                             "pgsteer_" + std::to_string(index_) + "_" + std::to_string(id)});
+  return id;
+}
+
+std::int32_t worker::register_session(client_session& session) {
+  for (;;) {
+    const std::uint32_t low = next_session_++ & ((1u << session_bits) - 1);
+    if (low == 0) continue;
+    const auto pid = static_cast<std::int32_t>((index_ << session_bits) | low);
+    if (sessions_.emplace(pid, &session).second) return pid;
+  }
+}
+
+void worker::unregister_session(std::int32_t process_id) {
+  sessions_.erase(process_id);
+}
+
+void worker::route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key) {
+  const auto index = static_cast<std::uint32_t>(process_id) >> session_bits;
+  if (index >= shared.workers.size()) return;
+  worker* owner = shared.workers[index];
+  asio::post(owner->context_,
+             [owner, process_id, secret_key] { owner->cancel(process_id, secret_key); });
+}
+
+void worker::cancel(std::int32_t process_id, std::int32_t secret_key) {
+  auto it = sessions_.find(process_id);
+  if (it == sessions_.end() || it->second->secret_key() != secret_key) return;
+  auto target = it->second->cancel_target_now();
+  if (!target) return;  // nothing runs for this client now: nothing to cancel
+  asio::co_spawn(
+      context_,
+      [t = *target]() -> awaitable<void> {
+        auto executor = co_await asio::this_coro::executor;
+        tcp::resolver resolver(executor);
+        auto [rec, endpoints] =
+            co_await resolver.async_resolve(t.host, std::to_string(t.port), use_tuple);
+        if (rec) co_return;
+        tcp::socket socket(executor);
+        auto [cec, ep] = co_await asio::async_connect(socket, endpoints, use_tuple);
+        (void)ep;
+        if (cec) co_return;
+        std::string packet;
+        protocol::write_cancel_request(packet, t.process_id, t.secret_key);
+        co_await write_all(socket, packet);
+        // PostgreSQL closes the connection once it has read the request.
+        char byte;
+        co_await socket.async_read_some(asio::buffer(&byte, 1), use_tuple);
+      },
+      [](std::exception_ptr) {});
+}
+
+void worker::shutdown_sessions() {
+  protocol::error_fields e;
+  e.severity = "FATAL";
+  e.code = "57P01";
+  e.message = "terminating connection due to administrator command";
+  // terminate() may unregister nothing synchronously; copy first.
+  std::vector<client_session*> sessions;
+  for (auto& [pid, s] : sessions_) sessions.push_back(s);
+  for (auto* s : sessions) s->terminate(e);
+}
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,97 @@
+// One worker thread: its own io_context, a SO_REUSEPORT acceptor per listen address, its share of
+// every pool, and the client sessions the kernel gave it. Nothing here is touched by another
+// thread except through post() (cancel requests, stop).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+
+#include "io.hpp"
+#include "pgsteer/protocol/messages.hpp"
+#include "server_pool.hpp"
+
+namespace pgsteer::proxy {
+
+class shared_state;
+class client_session;
+
+// A named prepared statement as pgsteer knows it in transaction pooling: one per distinct
+// (query, parameter types) on this worker, prepared on servers under `server_name`.
+struct prepared_statement {
+  std::string query;
+  std::string parameter_types;  // raw Int32 OIDs
+  std::uint16_t parameter_count = 0;
+  std::string server_name;
+  // A server accepted it once: a client's Parse of it can be answered without a server.
+  bool validated = false;
+};
+
+class worker {
+ public:
+  worker(shared_state& shared, std::uint32_t index);
+  ~worker();
+  worker(const worker&) = delete;
+  worker& operator=(const worker&) = delete;
+
+  // Opens this worker's acceptors (throws std::system_error when an address cannot be bound).
+  void listen();
+  void start();
+  // Stops accepting and ends every session; safe from any thread.
+  void stop();
+  void join();
+
+  shared_state& shared() { return shared_; }
+  std::uint32_t index() const { return index_; }
+  asio::io_context& context() { return context_; }
+
+  server_pool& pool(const config::database& db, const config::user& user);
+
+  // The statement id for a Parse's query and parameter types (created on first sight).
+  std::uint64_t statement_id(std::string_view query, std::string_view parameter_types,
+                             std::uint16_t parameter_count);
+  const prepared_statement& statement(std::uint64_t id) const { return statements_.at(id); }
+  void mark_validated(std::uint64_t id) {
+    if (auto it = statements_.find(id); it != statements_.end()) it->second.validated = true;
+  }
+
+  // Client sessions by the process id pgsteer gave them (BackendKeyData), for CancelRequest.
+  // The worker index is in the top bits, so any worker can route a cancel to the right one.
+  // Every session, registered or still starting up, counts itself here while it runs.
+  void session_started() { ++active_sessions_; }
+  void session_ended() { --active_sessions_; }
+  std::int32_t register_session(client_session& session);
+  void unregister_session(std::int32_t process_id);
+  // Runs on any thread: forwards the cancel to the worker that owns `process_id`.
+  static void route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key);
+
+ private:
+  awaitable<void> accept(tcp::acceptor& acceptor);
+  awaitable<void> sweep();
+  // After stop(): ends the worker's loop once its last session is gone.
+  awaitable<void> drain();
+  void cancel(std::int32_t process_id, std::int32_t secret_key);
+  void shutdown_sessions();
+
+  shared_state& shared_;
+  std::uint32_t index_;
+  asio::io_context context_{1};
+  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
+  std::map<std::pair<std::string, std::string>, std::unique_ptr<server_pool>> pools_;
+  std::unordered_map<std::string, std::uint64_t> statement_ids_;
+  std::unordered_map<std::uint64_t, prepared_statement> statements_;
+  std::uint64_t next_statement_ = 1;
+  std::unordered_map<std::int32_t, client_session*> sessions_;
+  std::uint32_t next_session_ = 1;
+  std::thread thread_;
+  bool stopping_ = false;
+  std::size_t active_sessions_ = 0;
+};
+
+}  // namespace pgsteer::proxy
