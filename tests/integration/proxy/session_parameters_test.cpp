@@ -88,8 +88,8 @@ TEST_CASE("two clients sharing one server keep their own TimeZone, DateStyle, ap
     INFO("round " << round);
     const observed a = observe(alpha);
     const observed b = observe(beta);
-    INFO("alpha: " << describe(a));
-    INFO("beta: " << describe(b));
+    INFO("alpha: " << describe(a) << "\n  direct: " << describe(alpha_start));
+    INFO("beta: " << describe(b) << "\n  direct: " << describe(beta_start));
     CHECK(a == alpha_start);
     CHECK(b == beta_start);
   }
@@ -108,8 +108,8 @@ TEST_CASE("two clients sharing one server keep their own TimeZone, DateStyle, ap
     INFO("round " << round);
     const observed b = observe(beta);
     const observed a = observe(alpha);
-    INFO("alpha: " << describe(a));
-    INFO("beta: " << describe(b));
+    INFO("alpha: " << describe(a) << "\n  direct: " << describe(alpha_set));
+    INFO("beta: " << describe(b) << "\n  direct: " << describe(beta_start));
     CHECK(a == alpha_set);
     CHECK(b == beta_start);
   }
@@ -120,7 +120,8 @@ TEST_CASE("two clients sharing one server keep their own TimeZone, DateStyle, ap
   REQUIRE(alpha_reset.timezone == "Asia/Tokyo");
   const observed b = observe(beta);
   const observed a = observe(alpha);
-  INFO("alpha: " << describe(a));
+  INFO("alpha: " << describe(a) << "\n  direct: " << describe(alpha_reset));
+  INFO("beta: " << describe(b) << "\n  direct: " << describe(beta_start));
   CHECK(a == alpha_reset);
   CHECK(b == beta_start);
 }
