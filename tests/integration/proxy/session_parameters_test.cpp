@@ -145,3 +145,19 @@ TEST_CASE("a SET inside a rolled-back transaction is undone for that client only
   CHECK(beta.scalar("show timezone") == "America/New_York");
   CHECK(alpha.scalar("show timezone") == "Asia/Tokyo");
 }
+
+TEST_CASE("a client gets the ParameterStatus values a direct connection gets", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  pg::connection direct(c.app_conninfo(0) + alpha_options);
+  pg::connection through(proxy.conninfo("app_rw") + alpha_options);
+  // Every parameter PostgreSQL 15 reports at startup (GUC_REPORT).
+  for (const char* name :
+       {"application_name", "client_encoding", "DateStyle", "default_transaction_read_only",
+        "in_hot_standby", "integer_datetimes", "IntervalStyle", "is_superuser", "server_encoding",
+        "server_version", "session_authorization", "standard_conforming_strings", "TimeZone"}) {
+    INFO(name);
+    CHECK(status(through, name) == status(direct, name));
+  }
+  CHECK(PQserverVersion(through.native()) == PQserverVersion(direct.native()));
+}
