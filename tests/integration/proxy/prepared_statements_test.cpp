@@ -131,6 +131,18 @@ TEST_CASE("named prepared statements of two clients stay theirs across server co
   std::sort(b_servers.begin(), b_servers.end());
   CHECK(std::unique(a_servers.begin(), a_servers.end()) - a_servers.begin() == 2);
   CHECK(std::unique(b_servers.begin(), b_servers.end()) - b_servers.begin() == 2);
+}
+
+TEST_CASE("unknown and duplicate statement names fail as on PostgreSQL, leaving the first",
+          "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.pool_mode = "transaction";
+  options.pool_size = 2;
+  pgsteer_process proxy(c, options);
+  pg::connection a(proxy.conninfo("app_rw"));
+  REQUIRE(prepare(a, "s1", "select $1::int + 1").ok);
+  CHECK(first(execute(a, "s1", {"1"})) == "2");
 
   // Unknown names fail as on PostgreSQL.
   const auto missing = execute(a, "nope", {});
