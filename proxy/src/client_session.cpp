@@ -3,6 +3,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <algorithm>
+
 #include <boost/asio/bind_cancellation_slot.hpp>
 
 #include "pgsteer/protocol/builder.hpp"
@@ -60,6 +62,18 @@ bool is_extended(char type) {
 // Tags for reply_filter: which statement a Parse was for, and whether the client sent it.
 std::uint32_t parse_tag(std::uint64_t statement, bool from_client) {
   return static_cast<std::uint32_t>(statement * 2 + (from_client ? 1 : 0));
+}
+
+// Whether SQL may RESET session settings (RESET, DISCARD ALL, SET ... TO DEFAULT): a cheap,
+// conservative look for the keywords anywhere in the text.
+bool may_reset_settings(std::string_view sql) {
+  auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? char(c - 'A' + 'a') : c; };
+  for (std::string_view word : {"reset", "discard", "default"}) {
+    auto it = std::search(sql.begin(), sql.end(), word.begin(), word.end(),
+                          [&](char a, char b) { return lower(a) == b; });
+    if (it != sql.end()) return true;
+  }
+  return false;
 }
 
 const char* method_name(config::auth_method m) {
@@ -274,6 +288,47 @@ void client_session::apply_startup_parameters(const p::startup_packet& packet) {
   }
 }
 
+// The client's startup settings as PostgreSQL holds them: checked by a server, and spelled the
+// way a server reports them. A pool learns each value once; until then a server checks it, and a
+// value it refuses ends the login as it would on a direct connection.
+awaitable<bool> client_session::settle_startup_parameters() {
+  bool known = pool_->has_defaults();
+  for (const auto& [name, value] : parameters_) {
+    if (name != "application_name" && !pool_->canonical(name, value)) known = false;
+  }
+  if (known) {
+    for (auto& [name, value] : parameters_) {
+      if (const auto* canonical = pool_->canonical(name, value)) value = *canonical;
+    }
+  } else {
+    const parameter_map asked = parameters_;
+    parameter_map observed;
+    observed_parameters_ = &observed;
+    own_error_.reset();
+    const bool ok = co_await attach_server(true) && co_await exchange_with_server();
+    observed_parameters_ = nullptr;
+    if (!ok) co_return false;
+    if (own_error_) {
+      auto error = *own_error_;
+      error.severity = "FATAL";
+      send_error(error);
+      close("startup parameter refused: " + error.message);
+      co_return false;
+    }
+    for (const auto& [name, value] : asked) {
+      if (name == "application_name") continue;
+      auto seen = observed.find(name);
+      const bool reported = pool_->login_parameters().count(name) > 0;
+      std::string canonical = reported && seen != observed.end() ? seen->second : value;
+      parameters_[name] = canonical;
+      pool_->learn_canonical(name, value, std::move(canonical));
+    }
+    maybe_release();
+  }
+  startup_parameters_ = parameters_;
+  co_return true;
+}
+
 awaitable<bool> client_session::start_up() {
   p::startup_packet packet;
   if (!co_await read_startup_packet(packet)) co_return false;
@@ -332,18 +387,7 @@ awaitable<bool> client_session::start_up() {
   }
   pool_ = &worker_.pool(*db_, *user);
   apply_startup_parameters(packet);
-
-  // The ParameterStatus set comes from a real server: the first login of this pool learns it.
-  if (!pool_->has_defaults()) {
-    auto lease = co_await pool_->acquire();
-    if (!lease.server) {
-      lease.error.severity = "FATAL";
-      send_error(lease.error);
-      close("no server: " + lease.error.message);
-      co_return false;
-    }
-    pool_->release(std::move(lease.server));
-  }
+  if (!co_await settle_startup_parameters()) co_return false;
   process_id_ = worker_.register_session(*this);
   registered_ = true;
   std::string out;
@@ -516,15 +560,26 @@ awaitable<void> client_session::client_to_server() {
     if (closing_) break;
     input_.shrink(64 * 1024);
     error_code ec;
-    if (!server_ && idle_timeout.count() > 0) {
-      auto [done, read_ec] =
-          co_await with_timeout(read_more(client_, input_, read_chunk), idle_timeout);
-      if (!done) {
-        fatal(sqlstate::idle_session_timeout, "terminating connection due to idle-session timeout");
-        close("clients.idle_timeout");
-        break;
+    if (idle_timeout.count() > 0) {
+      // Idle means holding no server (a query or a transaction in progress is not idleness),
+      // counted from the last request or from when the server went back to the pool.
+      quiet_since_ = steady_clock::now();
+      for (;;) {
+        const auto quiet_for = steady_clock::now() - quiet_since_;
+        if (!server_ && quiet_for >= idle_timeout) {
+          fatal(sqlstate::idle_session_timeout,
+                "terminating connection due to idle-session timeout");
+          close("clients.idle_timeout");
+          break;
+        }
+        const auto limit = server_ ? idle_timeout : idle_timeout - quiet_for;
+        auto [done, read_ec] = co_await with_timeout(read_more(client_, input_, read_chunk), limit);
+        if (done) {
+          ec = read_ec;
+          break;
+        }
       }
-      ec = read_ec;
+      if (closing_) break;
     } else {
       ec = co_await read_more(client_, input_, read_chunk);
     }
@@ -585,16 +640,17 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       close("invalid message type");
       co_return;
   }
+  std::string_view sql;
+  if (type == p::frontend::query) {
+    if (auto q = p::parse_query(body)) sql = q->sql;
+  } else if (type == p::frontend::parse) {
+    if (auto parse = p::parse_parse(body)) sql = parse->query;
+  }
+  if (!sql.empty() && may_reset_settings(sql)) may_reset_ = true;
   if (!server_ && mode_ != p::pool_mode::session && answer_without_server(type, body)) co_return;
   if (!server_) {
     if (mode_ == p::pool_mode::statement &&
         (type == p::frontend::query || type == p::frontend::parse)) {
-      std::string_view sql;
-      if (type == p::frontend::query) {
-        if (auto q = p::parse_query(body)) sql = q->sql;
-      } else if (auto parse = p::parse_parse(body)) {
-        sql = parse->query;
-      }
       const auto c = p::classify(sql, p::function_policy{});
       if (c.first == p::statement_type::begin && !c.multi_statement) {
         send_error(make_error("ERROR", sqlstate::feature_not_supported,
@@ -625,8 +681,21 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       co_return;
     }
   }
+  if (resync_parameters_ && server_->replies.empty()) {
+    synchronize_parameters();
+    resync_parameters_ = false;
+  }
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
+  if (type == p::frontend::sync && !close_after_sync_.empty()) {
+    std::string out;
+    p::write_close(out, 'S', close_after_sync_);
+    inject(p::frontend::close, out);
+    out.clear();
+    p::write_sync(out);
+    inject(p::frontend::sync, out);
+    close_after_sync_.clear();
+  }
 }
 
 // Outside a transaction, a Parse of a statement some server already accepted and a Close need
@@ -637,7 +706,7 @@ bool client_session::answer_without_server(char type, std::string_view body) {
   std::string out;
   if (type == p::frontend::parse) {
     auto parse = p::parse_parse(body);
-    if (!parse || parse->statement.empty()) return false;
+    if (!parse || parse->statement.empty() || statements_.count(parse->statement)) return false;
     const auto id =
         worker_.statement_id(parse->query, parse->parameter_types, parse->parameter_count);
     if (!worker_.statement(id).validated) return false;
@@ -678,6 +747,15 @@ bool client_session::rewrite_statement_message(char type, std::string_view messa
     case p::frontend::parse: {
       auto parse = p::parse_parse(body);
       if (!parse || parse->statement.empty()) return false;
+      if (statements_.count(parse->statement)) {
+        // The name is taken: PostgreSQL refuses the Parse, after checking its text. The server
+        // holds the client's name for a moment so that it gives exactly that error, in order.
+        p::write_parse(out, parse->statement, "SELECT NULL");
+        inject(p::frontend::parse, out);
+        forward(type, message);
+        close_after_sync_ = std::string(parse->statement);
+        return true;
+      }
       const auto id =
           worker_.statement_id(parse->query, parse->parameter_types, parse->parameter_count);
       statements_[std::string(parse->statement)] = id;
@@ -753,9 +831,13 @@ void client_session::ensure_prepared(std::uint64_t id) {
   inject(p::frontend::parse, out, parse_tag(id, false));
 }
 
-awaitable<bool> client_session::attach_server() {
+awaitable<bool> client_session::attach_server(bool at_login) {
   auto lease = co_await pool_->acquire();
   if (!lease.server) {
+    if (at_login) {
+      lease.error.severity = "FATAL";
+      close("no server: " + lease.error.message);
+    }
     send_error(lease.error);
     co_return false;
   }
@@ -793,8 +875,30 @@ awaitable<bool> client_session::attach_server() {
     server_->stale_statements = false;
   }
   synchronize_parameters();
+  resync_parameters_ = false;
   wake();  // server_to_client() starts reading this server
   co_return true;
+}
+
+awaitable<bool> client_session::exchange_with_server() {
+  while (server_ && !closing_) {
+    if (!to_server_.empty()) {
+      const auto ec = co_await write_all(server_->socket, to_server_);
+      to_server_.clear();
+      if (ec) {
+        lose_server("could not send to the backend: " + ec.message());
+        break;
+      }
+    }
+    if (server_->replies.empty()) co_return true;
+    if (const auto ec = co_await read_more(server_->socket, server_->input, read_chunk); ec) {
+      lose_server(ec == asio::error::eof ? "the backend closed the connection"
+                                         : "the backend connection failed: " + ec.message());
+      break;
+    }
+    process_server_messages(*server_);
+  }
+  co_return false;
 }
 
 void client_session::synchronize_parameters() {
@@ -802,6 +906,10 @@ void client_session::synchronize_parameters() {
   auto want = [&](const std::string& name, const std::string& value) {
     auto it = server_->parameters.find(name);
     if (it != server_->parameters.end() && it->second == value) return;
+    // Unchanged by the set (same value, other spelling), a value is not reported again.
+    if (observed_parameters_ && it != server_->parameters.end()) {
+      (*observed_parameters_)[name] = it->second;
+    }
     sql += "SELECT pg_catalog.set_config(" + quote_literal(name) + ", " + quote_literal(value) +
            ", false);";
     server_->parameters[name] = value;
@@ -824,6 +932,21 @@ void client_session::synchronize_parameters() {
   std::string out;
   p::write_query(out, sql);
   inject(p::frontend::query, out);
+}
+
+// Whether a reported `value` is a RESET (or DISCARD ALL, SET ... TO DEFAULT) of a setting the
+// client connected with: on a direct connection that goes back to the startup value, here the
+// shared server goes back to its own. Then parameters_ keeps the startup value, to be set on the
+// server before the client's next request.
+bool client_session::reset_to_startup_value(const std::string& name, const std::string& value) {
+  if (!may_reset_) return false;
+  auto start = startup_parameters_.find(name);
+  if (start == startup_parameters_.end() || start->second == value) return false;
+  auto server_default = pool_->defaults().find(name);
+  if (server_default == pool_->defaults().end() || server_default->second != value) return false;
+  parameters_[name] = start->second;
+  resync_parameters_ = true;
+  return true;
 }
 
 awaitable<void> client_session::server_to_client() {
@@ -881,14 +1004,24 @@ void client_session::process_server_messages(server_connection& server) {
       lose_server(std::string("the backend sent an unexpected message of type ") + type);
       return;
     }
-    const bool forward_it = verdict == p::reply_filter::verdict::forward;
+    bool forward_it = verdict == p::reply_filter::verdict::forward;
+    if (type == p::backend::ready_for_query && forward_it) may_reset_ = false;
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
-        server.parameters[name] = std::string(ps->value);
-        // The client's own SET, or the canonical form of a value pgsteer set for it.
-        if (!is_server_property(name) && (forward_it || parameters_.count(name))) {
-          parameters_[name] = std::string(ps->value);
+        std::string value(ps->value);
+        server.parameters[name] = value;
+        if (observed_parameters_) (*observed_parameters_)[name] = value;
+        if (forward_it && reset_to_startup_value(name, value)) {
+          // PostgreSQL resets to the value the client connected with, which this shared server
+          // does not hold: the client is told that value, and the server gets it next.
+          std::string out;
+          p::write_parameter_status(out, name, parameters_[name]);
+          to_client_ += out;
+          forward_it = false;
+        } else if (!is_server_property(name) && (forward_it || parameters_.count(name))) {
+          // The client's own SET, or the canonical form of a value pgsteer set for it.
+          parameters_[name] = std::move(value);
         }
       }
     } else if (type == p::backend::error_response) {
@@ -901,6 +1034,13 @@ void client_session::process_server_messages(server_connection& server) {
           server.stale_statements = true;
         }
         if (!forward_it) {
+          // pgsteer's own request failed (and rolled back): what the server holds is no longer
+          // known. This client's settings are set again before its next request, and the server
+          // is closed rather than pooled.
+          own_error_ = e;
+          server.discard_on_release = true;
+          for (const auto& entry : parameters_) server.parameters.erase(entry.first);
+          resync_parameters_ = true;
           spdlog::warn("client {}: pgsteer's own statement failed on server {}: {}", id_,
                        server.id(), e.message);
         }
@@ -940,6 +1080,7 @@ void client_session::maybe_release() {
 }
 
 void client_session::release_server() {
+  quiet_since_ = steady_clock::now();
   pool_->release(std::move(server_));
   wake();
 }

@@ -60,6 +60,7 @@ class client_session {
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
   void apply_startup_parameters(const protocol::startup_packet& packet);
+  awaitable<bool> settle_startup_parameters();
 
   // Relaying: client -> server, and server -> client, run together.
   awaitable<void> client_to_server();
@@ -67,8 +68,12 @@ class client_session {
   // One whole client message; may lease a server first.
   awaitable<void> handle_client_message(char type, std::string_view message, std::string_view body);
   bool answer_without_server(char type, std::string_view body);
-  awaitable<bool> attach_server();
+  awaitable<bool> attach_server(bool at_login = false);
+  // Sends what is queued for the server and reads its replies until it owes none (login only,
+  // before the relay runs).
+  awaitable<bool> exchange_with_server();
   void synchronize_parameters();
+  bool reset_to_startup_value(const std::string& name, const std::string& value);
   void forward(char type, std::string_view message, bool swallow = false, std::uint32_t tag = 0);
   void inject(char type, std::string_view message, std::uint32_t tag = 0);
   bool rewrite_statement_message(char type, std::string_view message, std::string_view body);
@@ -104,7 +109,11 @@ class client_session {
   const config::database* db_ = nullptr;
   server_pool* pool_ = nullptr;
   std::unique_ptr<server_connection> server_;
-  parameter_map parameters_;  // the client's own session parameters
+  parameter_map parameters_;          // the client's own session parameters
+  parameter_map startup_parameters_;  // what RESET returns them to, as PostgreSQL's reset values
+  parameter_map* observed_parameters_ = nullptr;     // collects ParameterStatus while set
+  std::optional<protocol::error_fields> own_error_;  // the last error of pgsteer's own request
+  std::string close_after_sync_;  // a name pgsteer holds on the server until the client's Sync
   std::map<std::string, std::uint64_t, std::less<>> statements_;  // client name -> statement id
 
   std::int32_t process_id_ = 0;
@@ -115,7 +124,10 @@ class client_session {
   bool waiting_for_server_ = false;  // server_to_client() is parked in a cancellable wait
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
+  bool may_reset_ = false;          // the running request may RESET/DISCARD session settings
+  bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
+  steady_clock::time_point quiet_since_;  // for clients.idle_timeout
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
 };

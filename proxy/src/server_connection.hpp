@@ -40,6 +40,7 @@ class server_connection {
   bool in_hot_standby = false;
   bool needs_reset = false;       // session pooling: run server_reset_query before the next client
   bool stale_statements = false;  // a cached plan went stale: DEALLOCATE ALL before next use
+  bool discard_on_release = false;  // its session state is unknown: close, do not pool
 
   const config::backend& backend() const { return *backend_; }
   std::uint64_t id() const { return id_; }

@@ -129,8 +129,21 @@ awaitable<acquire_result> server_pool::connect() {
   co_return result;
 }
 
+const std::string* server_pool::canonical(const std::string& name, const std::string& value) const {
+  auto it = canonical_.find({name, value});
+  return it == canonical_.end() ? nullptr : &it->second;
+}
+
+void server_pool::learn_canonical(const std::string& name, const std::string& value,
+                                  std::string canonical) {
+  // Bounded: a client population with endless distinct values is checked by a server each time.
+  constexpr std::size_t max_entries = 4096;
+  if (canonical_.size() < max_entries) canonical_[{name, value}] = std::move(canonical);
+}
+
 void server_pool::release(std::unique_ptr<server_connection> server) {
-  if (server->tracker.desynchronized() || expired(*server, steady_clock::now())) {
+  if (server->discard_on_release || server->tracker.desynchronized() ||
+      expired(*server, steady_clock::now())) {
     discard(std::move(server));
     return;
   }

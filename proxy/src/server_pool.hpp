@@ -6,7 +6,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <list>
+#include <map>
 #include <memory>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "io.hpp"
@@ -46,6 +49,10 @@ class server_pool {
   bool has_defaults() const { return has_defaults_; }
   // Everything that first server reported, server properties included: a client's login set.
   const parameter_map& login_parameters() const { return login_parameters_; }
+  // How a server spells a client's startup setting (DateStyle "SQL,DMY" is "SQL, DMY"), once a
+  // server accepted it for some client of this pool; null until then.
+  const std::string* canonical(const std::string& name, const std::string& value) const;
+  void learn_canonical(const std::string& name, const std::string& value, std::string canonical);
 
   const config::database& database() const { return *db_; }
   const config::user& user() const { return *user_; }
@@ -77,6 +84,7 @@ class server_pool {
   std::list<waiter*> waiters_;
   parameter_map defaults_;
   parameter_map login_parameters_;
+  std::map<std::pair<std::string, std::string>, std::string> canonical_;
   bool has_defaults_ = false;
   std::size_t next_backend_ = 0;
 };

@@ -82,6 +82,7 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "clients:\n"
     << "  max_connections: " << o.max_connections << "\n"
     << "  auth: " << o.client_auth << "\n"
+    << (o.client_idle_timeout.empty() ? "" : "  idle_timeout: " + o.client_idle_timeout + "\n")
     << "  hba:\n"
     << "    - { address: 127.0.0.0/8, database: all, user: all, method: " << o.client_auth << " }\n"
     << "health:\n"

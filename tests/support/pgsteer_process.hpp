@@ -21,6 +21,7 @@ struct pgsteer_options {
   int workers = 2;
   std::string query_wait_timeout = "5s";
   std::string log_level = "info";
+  std::string client_idle_timeout;  // clients.idle_timeout; empty: not written (the default)
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };

@@ -39,6 +39,11 @@ TEST_CASE("a 200 MB result streams through with bounded memory while its reader 
   pgsteer_process proxy(c, options);
   pg::connection reader(proxy.conninfo("app_rw"));
   pg::connection other(proxy.conninfo("app_rw"));
+  CHECK(other.scalar("select 1") == "1");
+  // What pgsteer holds with its clients and servers connected, before the big result. Sanitizer
+  // builds start higher (shadow memory), so the bound below is on growth, not on the total.
+  const long baseline_kb = status_kb(proxy.pid(), "VmHWM");
+  REQUIRE(baseline_kb > 0);
 
   constexpr long long rows = 200000;
   constexpr long long row_bytes = 1000;
@@ -70,10 +75,10 @@ TEST_CASE("a 200 MB result streams through with bounded memory while its reader 
   CHECK(got_rows == rows);
   CHECK(got_bytes == rows * row_bytes);
 
-  // pgsteer never held the result: its peak resident memory stayed far below its size.
+  // pgsteer never held the result: its peak resident memory grew by far less than its size.
   const long peak_kb = status_kb(proxy.pid(), "VmHWM");
-  INFO("pgsteer peak RSS " << peak_kb << " kB");
+  INFO("pgsteer peak RSS " << peak_kb << " kB, " << baseline_kb << " kB before the query");
   REQUIRE(peak_kb > 0);
-  CHECK(peak_kb < 64 * 1024);
+  CHECK(peak_kb - baseline_kb < 32 * 1024);
   CHECK(reader.scalar("select 'after'") == "after");
 }

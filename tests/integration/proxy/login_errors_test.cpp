@@ -2,6 +2,8 @@
 // password, an unknown database, and one client too many.
 #include <catch2/catch.hpp>
 
+#include <libpq-fe.h>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -126,4 +128,82 @@ TEST_CASE("the client beyond clients.max_connections gets 53300, and a freed slo
   }
   INFO((last ? last->raw : std::string("connected")));
   CHECK(connected);
+}
+
+TEST_CASE("a startup setting PostgreSQL refuses ends the login with PostgreSQL's error",
+          "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  const std::string bad_zone = " options='-c TimeZone=Nowhere/Land'";
+  const std::string bad_name = " options='-c no_such_setting=1'";
+
+  for (const auto& options : {bad_zone, bad_name}) {
+    INFO(options);
+    const auto direct = try_connect_verbose(direct_conninfo(c, "app", "app") + options);
+    REQUIRE(direct.has_value());
+    const auto refused = try_connect_verbose(proxy.conninfo() + options);
+    REQUIRE(refused.has_value());
+    INFO(refused->raw);
+    CHECK(refused->severity == "FATAL");
+    CHECK(refused->sqlstate == direct->sqlstate);
+    CHECK(refused->message == direct->message);
+  }
+  // A second try is checked again (a refused value is not remembered as good), and a valid
+  // value works.
+  const auto again = try_connect_verbose(proxy.conninfo() + bad_zone);
+  REQUIRE(again.has_value());
+  CHECK(again->sqlstate == "22023");
+  pg::connection tokyo(proxy.conninfo() + " options='-c TimeZone=Asia/Tokyo'");
+  CHECK(tokyo.scalar("show timezone") == "Asia/Tokyo");
+}
+
+TEST_CASE("clients.auth md5 and trust log clients in as configured", "[proxy]") {
+  auto& c = cluster::shared();
+  {
+    pgsteer_options options;
+    options.client_auth = "md5";
+    pgsteer_process proxy(c, options);
+    pg::connection ok(proxy.conninfo());
+    CHECK(ok.scalar("select 1") == "1");
+    const auto refused = try_connect_verbose(proxy.conninfo("app", "app", "wrong"));
+    REQUIRE(refused.has_value());
+    INFO(refused->raw);
+    CHECK(refused->sqlstate == "28P01");
+    CHECK(refused->message == "password authentication failed for user \"app\"");
+  }
+  {
+    pgsteer_options options;
+    options.client_auth = "trust";
+    pgsteer_process proxy(c, options);
+    // trust: no password asked, any given one is ignored; pgsteer still logs in to PostgreSQL
+    // with the configured password.
+    pg::connection ok(proxy.conninfo("app", "app", "not-the-password"));
+    CHECK(ok.scalar("select current_user") == "app");
+  }
+}
+
+TEST_CASE("a client idle longer than clients.idle_timeout is disconnected with 57P05", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.client_idle_timeout = "1s";
+  pgsteer_process proxy(c, options);
+  pg::connection idle(proxy.conninfo());
+  pg::connection busy(proxy.conninfo());
+  CHECK(idle.scalar("select 1") == "1");
+  // The busy client keeps asking; the idle one says nothing for three times the limit.
+  for (int i = 0; i < 12; ++i) {
+    CHECK(busy.scalar("select " + std::to_string(i)) == std::to_string(i));
+    std::this_thread::sleep_for(std::chrono::milliseconds(250));
+  }
+  // A query that runs longer than the limit is not idleness.
+  CHECK(busy.scalar("select pg_sleep(1.5)::text") == "");
+  // libpq reads the FATAL the moment it next talks to the server; verbose, it shows the SQLSTATE.
+  PQsetErrorVerbosity(idle.native(), PQERRORS_VERBOSE);
+  PQclear(PQexec(idle.native(), "select 1"));
+  const std::string message = PQerrorMessage(idle.native());
+  INFO(message);
+  CHECK(message.find("FATAL:  57P05: terminating connection due to idle-session timeout") !=
+        std::string::npos);
+  CHECK(PQstatus(idle.native()) == CONNECTION_BAD);
+  CHECK(busy.scalar("select 'still here'") == "still here");
 }

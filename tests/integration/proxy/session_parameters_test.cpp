@@ -188,3 +188,43 @@ TEST_CASE("a client gets the ParameterStatus values a direct connection gets", "
   }
   CHECK(PQserverVersion(through.native()) == PQserverVersion(direct.native()));
 }
+
+TEST_CASE("DISCARD ALL and SET ... TO DEFAULT return to the startup values, as on PostgreSQL",
+          "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.pool_mode = "transaction";
+  options.pool_size = 1;
+  options.workers = 1;
+  pgsteer_process proxy(c, options);
+  pg::connection alpha_direct(c.app_conninfo(0) + alpha_options);
+  pg::connection alpha(proxy.conninfo("app_rw") + alpha_options);
+  pg::connection beta(proxy.conninfo("app_rw") + beta_options);
+
+  for (auto* conn : {&alpha, &alpha_direct}) {
+    conn->exec("set timezone = 'Europe/Berlin'");
+    conn->exec("set datestyle = 'German'");
+    conn->exec("discard all");
+  }
+  const observed alpha_discarded = observe(alpha_direct);
+  REQUIRE(alpha_discarded.timezone == "Asia/Tokyo");
+  REQUIRE(alpha_discarded.datestyle == "SQL, DMY");
+  CHECK(observe(beta).timezone == "America/New_York");
+  const observed a = observe(alpha);
+  INFO("alpha: " << describe(a) << "\n  direct: " << describe(alpha_discarded));
+  CHECK(a == alpha_discarded);
+
+  for (auto* conn : {&alpha, &alpha_direct}) {
+    conn->exec("set timezone = 'Europe/Berlin'");
+    conn->exec("set timezone to default");
+  }
+  CHECK(observe(beta).timezone == "America/New_York");
+  CHECK(observe(alpha) == observe(alpha_direct));
+
+  // Setting the server's own default explicitly is not a reset: it stays.
+  for (auto* conn : {&alpha, &alpha_direct}) conn->exec("set timezone = 'Etc/UTC'");
+  const observed alpha_utc = observe(alpha_direct);
+  REQUIRE(alpha_utc.timezone == "Etc/UTC");
+  CHECK(observe(beta).timezone == "America/New_York");
+  CHECK(observe(alpha) == alpha_utc);
+}
