@@ -29,8 +29,10 @@ namespace {
 
 // Largest message a server may send pgsteer (PostgreSQL's own limit on a value is 1 GB).
 constexpr std::size_t max_server_message = std::size_t{1} << 30;
-// Read size per wake-up: a large result streams through in pieces of this size.
+// Read size per wake-up: a large result streams through in pieces of this size. A client's
+// requests are small, and its buffer exists only while it talks.
 constexpr std::size_t read_chunk = 64 * 1024;
+constexpr std::size_t client_read_chunk = 16 * 1024;
 
 p::error_fields make_error(std::string_view severity, std::string_view code, std::string message,
                            std::string detail = {}, std::string hint = {}) {
@@ -106,7 +108,7 @@ client_session::client_session(tcp::socket socket, worker& owner)
       id_(owner.shared().next_client_id.fetch_add(1, std::memory_order_relaxed)),
       mode_(owner.shared().cfg().pool.mode),
       max_message_size_(owner.shared().cfg().clients.max_message_size),
-      input_(8 * 1024),
+      input_(0),
       wake_timer_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
@@ -558,7 +560,13 @@ awaitable<void> client_session::client_to_server() {
       maybe_release();
     }
     if (closing_) break;
-    input_.shrink(64 * 1024);
+    if (!server_) {
+      // Nothing in flight: an idle client holds no buffers.
+      input_.shrink(0);
+      to_server_ = std::string();
+    } else {
+      input_.shrink(client_read_chunk);
+    }
     error_code ec;
     if (idle_timeout.count() > 0) {
       // Idle means holding no server (a query or a transaction in progress is not idleness),
@@ -573,7 +581,8 @@ awaitable<void> client_session::client_to_server() {
           break;
         }
         const auto limit = server_ ? idle_timeout : idle_timeout - quiet_for;
-        auto [done, read_ec] = co_await with_timeout(read_more(client_, input_, read_chunk), limit);
+        auto [done, read_ec] =
+            co_await with_timeout(read_more(client_, input_, client_read_chunk), limit);
         if (done) {
           ec = read_ec;
           break;
@@ -581,7 +590,12 @@ awaitable<void> client_session::client_to_server() {
       }
       if (closing_) break;
     } else {
-      ec = co_await read_more(client_, input_, read_chunk);
+      if (!input_.holds_memory()) {
+        // Idle: wait here, in this frame, so an idle client holds nothing more than it.
+        auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple);
+        ec = wait_ec;
+      }
+      if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);
     }
     if (ec) {
       close(ec == asio::error::eof ? "client closed the connection"
@@ -954,6 +968,8 @@ awaitable<void> client_session::server_to_client() {
     co_await flush_to_client();
     if (closing_) break;
     if (!server_) {
+      to_client_ = std::string();  // an idle client holds no buffers
+      writing_to_client_ = std::string();
       waiting_for_server_ = true;
       wake_timer_.expires_at(steady_clock::time_point::max());
       co_await wake_timer_.async_wait(asio::bind_cancellation_slot(wake_signal_.slot(), use_tuple));

@@ -36,7 +36,7 @@ inline constexpr auto use_tuple = asio::as_tuple(asio::use_awaitable);
 // caller's maximum message size) and compacts instead of growing when it can.
 class byte_buffer {
  public:
-  explicit byte_buffer(std::size_t initial = 16 * 1024) : data_(initial) {}
+  explicit byte_buffer(std::size_t initial = 0) : data_(initial) {}
 
   std::string_view view() const { return {data_.data() + begin_, end_ - begin_}; }
   std::size_t size() const { return end_ - begin_; }
@@ -56,13 +56,14 @@ class byte_buffer {
     return asio::buffer(data_.data() + end_, data_.size() - end_);
   }
   void commit(std::size_t n) { end_ += n; }
-  // Gives memory back after a large message has passed.
+  // Gives memory back after a large message has passed (to 0: all of it).
   void shrink(std::size_t to) {
     if (empty() && data_.size() > to) {
       data_.resize(to);
       data_.shrink_to_fit();
     }
   }
+  bool holds_memory() const { return !data_.empty(); }
 
  private:
   std::vector<char> data_;
@@ -80,9 +81,14 @@ inline std::size_t read_available(tcp::socket& socket, byte_buffer& buffer, std:
 }
 
 // Waits until the socket is readable, then reads what is there. Cancelling the wait (the
-// socket's or the coroutine's cancellation) loses nothing.
+// socket's or the coroutine's cancellation) loses nothing. A buffer without memory (an idle
+// connection's, see byte_buffer::shrink) gets it only once there is something to read.
 inline awaitable<error_code> read_more(tcp::socket& socket, byte_buffer& buffer,
                                        std::size_t want = 16 * 1024) {
+  if (!buffer.holds_memory()) {
+    auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
+    if (wait_ec) co_return wait_ec;
+  }
   for (;;) {
     error_code ec;
     if (read_available(socket, buffer, want, ec) > 0) co_return error_code{};

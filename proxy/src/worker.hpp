@@ -81,7 +81,9 @@ class worker {
 
   shared_state& shared_;
   std::uint32_t index_;
-  asio::io_context context_{1};
+  // One thread runs it and owns every socket on it (other threads only post): no locking of
+  // per-socket I/O state.
+  asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::map<std::pair<std::string, std::string>, std::unique_ptr<server_pool>> pools_;
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
