@@ -252,6 +252,13 @@ void transaction_tracker::end_copy_in(bool completed) {
     if (!end_sent) return desync("COPY completed before the client ended it");
     if (!only_syncs) return desync("messages other than Sync inside a COPY");
     erase_after_head(1, end_at + 1);
+    // Ignored, those Syncs ended nothing: a COPY run by Execute leaves the server in its implicit
+    // transaction until the next Sync it reads, which the client may not have sent yet.
+    if (front().kind == run_kind::extended) {
+      std::size_t sync_at = 1;
+      while (sync_at < size_ && at(sync_at).kind != run_kind::sync) ++sync_at;
+      if (sync_at == size_) unsynced_ = true;
+    }
     return;
   }
   // Failed: whether the server read the messages between the COPY and the failure is unknown,

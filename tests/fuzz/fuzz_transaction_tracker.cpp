@@ -1,10 +1,12 @@
-// Fuzzes the transaction tracker against a small simulation of a PostgreSQL backend, written the
-// way postgres.c consumes its input: one message at a time, skipping to Sync after an
-// extended-protocol error, ignoring Sync/Flush in COPY FROM STDIN. The input chooses the client's
-// messages, their outcomes (errors, COPY, transaction blocks) and how sending, processing and
-// receiving interleave. Safety: whenever the tracker releases, the simulated server is really
-// idle. Liveness: whenever the server is really idle, the tracker releases, unless it gave up for
-// one of the documented ambiguities.
+// Fuzzes the transaction tracker against a small simulation of a PostgreSQL 15 backend, written
+// the way postgres.c and copyfromparse.c consume their input: one message at a time, skipping to
+// Sync after an extended-protocol error, ignoring Sync/Flush in COPY FROM STDIN (an ignored Sync
+// ends nothing), closing the connection on any other message there. The input chooses the
+// client's messages, their outcomes (errors, COPY, transaction blocks) and how sending, processing
+// and receiving interleave. Safety: whenever the tracker releases, the simulated server is really
+// idle. Liveness: whenever the server is really idle and has read a Sync after its last
+// extended-protocol message, the tracker releases, unless it gave up for one of the documented
+// ambiguities.
 #include <cstddef>
 #include <cstdint>
 #include <deque>
@@ -32,25 +34,32 @@ class simulated_server {
     if (input.empty()) return;
     const message m = input.front();
     input.pop_front();
+    if (closed_) return;
     if (copy_ != copy_state::none) return copy_in(m);
+    if (std::string_view("PBDEC").find(m.type) != std::string_view::npos) unsynced_ = true;
     if (skipping_) {
       if (m.type == 'S') {
         skipping_ = false;
         implicit_ = false;
+        unsynced_ = false;
         ready();
       }
       return;
     }
     switch (m.type) {
       case 'Q':
+        // exec_simple_query runs in the extended messages' implicit transaction, if any, and
+        // commits it (or aborts it) when it ends.
         implicit_ = false;
         return query(m.outcome);
       case 'P':
       case 'B':
-      case 'C':
-        implicit_ = true;
+        implicit_ = true;  // start_xact_command(), finished by the next Sync
         if (m.outcome % 4 == 0) return extended_error();
-        return emit(m.type == 'P' ? '1' : m.type == 'B' ? '2' : '3');
+        return emit(m.type == 'P' ? '1' : '2');
+      case 'C':  // Close starts no transaction
+        if (m.outcome % 4 == 0) return extended_error();
+        return emit('3');
       case 'D':
         implicit_ = true;
         switch (m.outcome % 4) {
@@ -71,9 +80,13 @@ class simulated_server {
         // A commit failing at Sync (a deferred constraint) reports an error, then ReadyForQuery.
         if (implicit_ && tx_ == tx_state::none && m.outcome % 4 == 0) emit('E');
         implicit_ = false;
+        unsynced_ = false;
         return ready();
       case 'F':
-        if (m.outcome % 4 == 0) {
+        // Like a Query, a function call commits or aborts an open implicit transaction; in a
+        // failed transaction block it is refused.
+        implicit_ = false;
+        if (tx_ == tx_state::failed || m.outcome % 4 == 0) {
           fail();
         } else {
           emit('V');
@@ -88,6 +101,7 @@ class simulated_server {
   // time, even to an idle server: they are not owed.
   void emit_async(char type) { output.push_back({type, async}); }
 
+  // Owes nothing and holds no transaction, explicit or implicit: another client may have it.
   bool idle() const {
     for (const auto& m : output) {
       if (m.type == 'Z' || m.outcome != async) return false;
@@ -96,8 +110,14 @@ class simulated_server {
     for (const auto& m : input) {
       if (std::string_view("Hdcf").find(m.type) == std::string_view::npos) return false;
     }
-    return copy_ == copy_state::none && !skipping_ && tx_ == tx_state::none;
+    return copy_ == copy_state::none && !skipping_ && !implicit_ && tx_ == tx_state::none;
   }
+  // The server has read a Sync (not one ignored in COPY FROM STDIN) after its last
+  // extended-protocol message. The tracker holds a server until then, even where a Query already
+  // ended the implicit transaction: it only has to release a server that is idle and synced.
+  bool synced() const { return !unsynced_; }
+  // The server ended the connection (FATAL); nothing it says matters any more.
+  bool closed() const { return closed_; }
   char status() const { return tx_ == tx_state::none ? 'I' : tx_ == tx_state::block ? 'T' : 'E'; }
 
  private:
@@ -208,11 +228,19 @@ class simulated_server {
         if (copy_ == copy_state::simple) ready();
         copy_ = copy_state::none;
         return;
+      case 'f':
+        return copy_failed();
       case 'S':
       case 'H':
-        return;  // ignored in COPY FROM STDIN
-      default:   // CopyFail, or any other message: the COPY fails
-        return copy_failed();
+        return;  // ignored in COPY FROM STDIN: the Sync ends nothing
+      default:
+        // CopyGetData raises an ERROR after reading only the type byte; PostgresMain then finds
+        // the message half read, reports FATAL and closes the connection.
+        emit('E');
+        emit('E');
+        closed_ = true;
+        input.clear();
+        return;
     }
   }
 
@@ -230,19 +258,18 @@ class simulated_server {
   copy_state copy_ = copy_state::none;
   tx_state tx_ = tx_state::none;
   bool skipping_ = false;
-  bool implicit_ = false;
+  bool implicit_ = false;  // in the implicit transaction of extended-protocol messages
+  bool unsynced_ = false;  // extended-protocol messages read since the last Sync read
+  bool closed_ = false;
 };
 
 struct harness {
   transaction_tracker tracker;
   simulated_server server;
-  bool client_unsynced = false;  // extended-protocol messages since the client's last Sync
 
   void send(char type, std::uint8_t outcome) {
     tracker.on_frontend(type);
     server.input.push_back({type, outcome});
-    if (type == 'S') client_unsynced = false;
-    if (std::string_view("PBDEC").find(type) != std::string_view::npos) client_unsynced = true;
   }
   void deliver() {
     if (server.output.empty()) return;
@@ -252,15 +279,15 @@ struct harness {
   }
 
   void check() const {
+    if (server.closed()) return;  // a closed server is never pooled
     if (tracker.may_release(pool_mode::session)) __builtin_trap();
     const bool released = tracker.may_release(pool_mode::transaction);
     if (released != tracker.may_release(pool_mode::statement)) __builtin_trap();
-    const bool idle = server.idle() && !client_unsynced;
     // Safety: never release a server that still owes or holds anything.
-    if (released && !idle) __builtin_trap();
+    if (released && !server.idle()) __builtin_trap();
     if (released && (tracker.outstanding() != 0 || tracker.unsynced())) __builtin_trap();
-    // Liveness: an idle server is released, unless the tracker gave up for a known reason.
-    if (idle && !released) {
+    // Liveness: an idle, synced server is released, unless the tracker gave up for a known reason.
+    if (server.idle() && server.synced() && !released) {
       const auto reason = tracker.desync_reason();
       if (reason != "COPY failed with messages in flight whose fate is unknown" &&
           reason != "too many messages in flight") {

@@ -11,6 +11,7 @@
 
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "cluster.hpp"
@@ -142,6 +143,7 @@ class server {
     tracker.on_backend(m->first, status);
     trace.append("<").push_back(m->first);
     if (status != '\0') trace.push_back(status);
+    last_body_ = std::move(m->second);
     return m->first;
   }
 
@@ -175,6 +177,20 @@ class server {
     }
     trace = before;
     return first_is_ours && tracker.idle();
+  }
+
+  // Runs a query returning one value, through the tracker, and returns that value as text.
+  std::string value_of(std::string_view sql) {
+    send(q(sql));
+    std::string value;
+    while (const char got = receive()) {
+      if (got == 'D') {
+        const auto row = parse_data_row(last_body_);
+        if (row && !row->empty() && (*row)[0]) value = std::string(*(*row)[0]);
+      }
+      if (got == 'Z') break;
+    }
+    return value;
   }
 
   // Counts the ReadyForQuery messages that arrive before a sentinel query's first reply: how many
@@ -234,6 +250,7 @@ class server {
 
   int fd_ = -1;
   std::string buffer_;
+  std::string last_body_;  // of the last message receive() returned
 };
 
 }  // namespace
@@ -394,6 +411,36 @@ TEST_CASE("tracker vs PostgreSQL: COPY", "[integration][tracker]") {
   }
   INFO(s.trace);
   CHECK(s.releases());
+}
+
+TEST_CASE("tracker vs PostgreSQL: a Sync ignored in COPY FROM STDIN ends nothing",
+          "[integration][tracker]") {
+  // libpq's order without its second Sync: the first Sync reaches the server in copy-in mode and
+  // is dropped, so after CommandComplete the COPY's implicit transaction is still open. (The
+  // Flush, read after the COPY, only makes the server send its CommandComplete now.)
+  server s;
+  s.send(parse("copy t from stdin") + bind() + execute() + sync_message());
+  REQUIRE(s.await('G'));
+  s.send(copy_data("1\n") + copy_done() + flush());
+  INFO(s.trace);
+  REQUIRE(s.await('C'));
+  CHECK(s.tracker.outstanding() == 0);
+  CHECK(s.tracker.unsynced());
+  CHECK_FALSE(s.tracker.may_release(pool_mode::transaction));
+  SECTION("the next Sync commits the COPY") {
+    s.send(sync_message());
+    INFO(s.trace);
+    REQUIRE(s.releases());
+    CHECK(s.value_of("select count(*) from t") == "1");
+  }
+  SECTION("released now, another client's failing query would roll the COPY back") {
+    s.send(q("select 1/0"));
+    REQUIRE(s.await('Z'));
+    s.send(sync_message());
+    INFO(s.trace);
+    REQUIRE(s.releases());
+    CHECK(s.value_of("select count(*) from t") == "0");
+  }
 }
 
 TEST_CASE("tracker vs PostgreSQL: an extended COPY failing with a Sync in flight is ambiguous",

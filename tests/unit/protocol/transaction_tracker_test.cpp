@@ -157,6 +157,47 @@ TEST_CASE("Syncs sent during COPY FROM STDIN stop being owed when the COPY compl
   CHECK(t.may_release(pool_mode::transaction));
 }
 
+TEST_CASE("a Sync ignored in COPY FROM STDIN ends nothing", "[protocol][tracker]") {
+  // PostgreSQL reads and drops a Sync sent in copy-in mode (copyfromparse.c): the implicit
+  // transaction of a COPY run by Execute stays open until the next Sync the server reads.
+  const row rows[] = {
+      {"extended COPY, no Sync after CopyDone: held until one comes",
+       ">P>B>E>S <1<2<G >d>c <C >S <ZI|"},
+      {"tokio-postgres order without the second Sync", ">B>E>S <2<G >d>c <C >H >S <ZI|"},
+      {"two ignored Syncs and a Flush", ">B>E>S>H>S <2<G >d>c <C >S <ZI|"},
+      {"everything sent at once, the only Sync ignored", ">P>B>E>S>d>c <1<2<G<C >S <ZI|"},
+      {"a pipeline after the CopyDone: its Sync ends the COPY's transaction too",
+       ">P>B>E>S <1<2<G >d>c>P>B>E>S <C<1<2<C<ZI|"},
+      {"extended BEGIN, then a COPY with an ignored Sync: the block stays open",
+       ">P>B>E>S <1<2<C<ZT >B>E>S <2<G >d>c <C >S <ZT >Q <C<ZI|"},
+      {"simple COPY: the ignored Sync is owed nothing and opened nothing", ">Q <G >S>d>c <C<ZI|"},
+  };
+  for (const auto& r : rows) {
+    INFO(r.name << ": " << r.script);
+    transaction_tracker t;
+    CHECK(run_script(t, r.script, pool_mode::transaction) == "");
+    CHECK_FALSE(t.desynchronized());
+    transaction_tracker s;
+    CHECK(run_script(s, r.script, pool_mode::statement) == "");
+  }
+}
+
+TEST_CASE("after a COPY ignored its Sync, the extended messages are unsynced again",
+          "[protocol][tracker]") {
+  transaction_tracker t;
+  run_script(t, ">P>B>E>S", pool_mode::session);
+  CHECK_FALSE(t.unsynced());  // whether the server will ignore this Sync is not known yet
+  run_script(t, "<1<2<G >d>c <C", pool_mode::session);
+  CHECK(t.outstanding() == 0);
+  CHECK(t.unsynced());
+  CHECK(t.status() == 'I');
+  CHECK_FALSE(t.idle());
+  CHECK_FALSE(t.may_release(pool_mode::transaction));
+  run_script(t, ">S <ZI", pool_mode::session);
+  CHECK_FALSE(t.unsynced());
+  CHECK(t.may_release(pool_mode::transaction));
+}
+
 TEST_CASE("copy states are tracked in both directions", "[protocol][tracker]") {
   transaction_tracker t;
   run_script(t, ">Q <G", pool_mode::session);

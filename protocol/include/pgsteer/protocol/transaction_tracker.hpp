@@ -27,8 +27,10 @@ enum class pool_mode { session, transaction, statement };
 //   FunctionCall included, up to the next Sync: those expect no ReadyForQuery.
 // - During COPY FROM STDIN the server ignores Sync and Flush until CopyDone or CopyFail (libpq and
 //   tokio-postgres send a Sync right after the Execute of a COPY); a COPY that completes proves
-//   those Syncs were ignored. A COPY that fails with such Syncs in flight leaves it unknowable
-//   whether the server read them before failing: the tracker then reports desynchronized().
+//   those Syncs were ignored, and an ignored Sync ends nothing: after a COPY run by Execute the
+//   server stays in its implicit transaction until the next Sync it reads. A COPY that fails
+//   with such Syncs in flight leaves it unknowable whether the server read them before failing:
+//   the tracker then reports desynchronized().
 // - Any message that contradicts the model (a ReadyForQuery nobody asked for, a ParseComplete
 //   while a Query runs, an unknown message type, CopyBothResponse) makes it desynchronized()
 //   for good: such a server must never be pooled again (close it when its client leaves).
@@ -54,7 +56,9 @@ class transaction_tracker {
   // 'I', 'T' or 'E' from the last ReadyForQuery ('I' before any).
   char status() const { return status_; }
   bool in_transaction() const { return status_ != 'I'; }
-  // Extended-protocol messages sent since the last Sync.
+  // Extended-protocol messages sent since the last Sync. A Sync the server turns out to have
+  // ignored in COPY FROM STDIN does not count: once the COPY completes, the messages before it
+  // are unsynced again until a later Sync.
   bool unsynced() const { return unsynced_; }
   // The server is in COPY FROM STDIN and the client has not ended its copy stream yet: CopyData
   // from the client is expected. CopyData/CopyDone/CopyFail a client sends after the server
