@@ -126,7 +126,7 @@ client_session::~client_session() {
   if (server_) {
     // A server goes back only when it owes nothing and holds no transaction; anything else
     // is closed (a client that vanished mid-transaction leaves no trace on the next one).
-    if (!server_said_fatal_ && server_->replies.empty() &&
+    if (!server_said_fatal_ && !server_lost_ && server_->replies.empty() &&
         server_->tracker.may_release(p::pool_mode::transaction) && to_server_.empty()) {
       if (mode_ == p::pool_mode::session) server_->needs_reset = true;
       pool_->release(std::move(server_));
@@ -976,14 +976,27 @@ awaitable<void> client_session::server_to_client() {
       waiting_for_server_ = false;
       continue;
     }
+    // While this read is pending, the server stays here: release_server() and lose_server() only
+    // ask for it (server_busy_), and it happens below, once no read can land in its buffer.
     server_connection& server = *server_;
-    error_code ec;
-    const std::size_t n = read_available(server.socket, server.input, read_chunk, ec);
-    if (n == 0 && ec == asio::error::would_block) {
-      waiting_for_server_ = true;
-      co_await server.socket.async_wait(
-          tcp::socket::wait_read, asio::bind_cancellation_slot(wake_signal_.slot(), use_tuple));
-      waiting_for_server_ = false;
+    waiting_for_server_ = true;
+    server_busy_ = true;
+    auto [ec, n] = co_await server.socket.async_read_some(
+        server.input.prepare(read_chunk),
+        asio::bind_cancellation_slot(wake_signal_.slot(), use_tuple));
+    waiting_for_server_ = false;
+    server_busy_ = false;
+    server.input.commit(n);
+    if (server_lost_) {
+      server_lost_ = false;
+      pool_->discard(std::move(server_));
+      continue;
+    }
+    if (n == 0 && ec == asio::error::operation_aborted) {  // woken: look again
+      if (release_asked_) {
+        release_asked_ = false;
+        maybe_release();  // unless the client sent more meanwhile
+      }
       continue;
     }
     if (n == 0) {
@@ -1096,6 +1109,12 @@ void client_session::maybe_release() {
 }
 
 void client_session::release_server() {
+  if (server_busy_) {
+    release_asked_ = true;
+    wake();
+    return;
+  }
+  release_asked_ = false;
   quiet_since_ = steady_clock::now();
   pool_->release(std::move(server_));
   wake();
@@ -1108,7 +1127,12 @@ void client_session::lose_server(const std::string& why) {
     fatal(sqlstate::connection_failure, "the backend serving this session closed unexpectedly",
           why);
   }
-  pool_->discard(std::move(server_));
+  if (server_busy_) {
+    server_lost_ = true;
+    wake();
+  } else {
+    pool_->discard(std::move(server_));
+  }
   close("backend lost: " + why);
 }
 

@@ -122,6 +122,9 @@ class client_session {
   bool closing_ = false;
   bool writing_to_server_ = false;
   bool waiting_for_server_ = false;  // server_to_client() is parked in a cancellable wait
+  bool server_busy_ = false;         // server_to_client() has a read pending on server_
+  bool release_asked_ = false;       // release server_ once that read is over
+  bool server_lost_ = false;         // discard server_ once that read is over
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
   bool may_reset_ = false;          // the running request may RESET/DISCARD session settings

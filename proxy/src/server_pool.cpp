@@ -192,12 +192,14 @@ void server_pool::sweep() {
       ++it;
     }
   }
-  while (idle_.size() < min_idle_ && open_ < share_) {
+  while (idle_.size() + opening_for_min_idle_ < min_idle_ && open_ < share_) {
     ++open_;
+    ++opening_for_min_idle_;
     asio::co_spawn(
         executor_,
         [this]() -> awaitable<void> {
           auto r = co_await connect();
+          --opening_for_min_idle_;
           if (r.server) release(std::move(r.server));
         },
         [](std::exception_ptr e) {

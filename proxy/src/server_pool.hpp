@@ -80,6 +80,7 @@ class server_pool {
   std::size_t share_;
   std::size_t min_idle_;
   std::size_t open_ = 0;                                  // idle + leased + connecting
+  std::size_t opening_for_min_idle_ = 0;                  // connecting on sweep()'s behalf
   std::vector<std::unique_ptr<server_connection>> idle_;  // most recently used last
   std::list<waiter*> waiters_;
   parameter_map defaults_;

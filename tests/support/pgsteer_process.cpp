@@ -77,7 +77,10 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "pool:\n"
     << "  mode: " << o.pool_mode << "\n"
     << "  size: " << o.pool_size << "\n"
-    << "  min_idle: 0\n"
+    << "  min_idle: " << o.min_idle << "\n"
+    << (o.server_idle_timeout.empty() ? ""
+                                      : "  server_idle_timeout: " + o.server_idle_timeout + "\n")
+    << (o.server_lifetime.empty() ? "" : "  server_lifetime: " + o.server_lifetime + "\n")
     << "  query_wait_timeout: " << o.query_wait_timeout << "\n"
     << "clients:\n"
     << "  max_connections: " << o.max_connections << "\n"

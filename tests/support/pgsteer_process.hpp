@@ -22,6 +22,9 @@ struct pgsteer_options {
   std::string query_wait_timeout = "5s";
   std::string log_level = "info";
   std::string client_idle_timeout;  // clients.idle_timeout; empty: not written (the default)
+  int min_idle = 0;                 // pool.min_idle
+  std::string server_idle_timeout;  // pool.server_idle_timeout; empty: not written
+  std::string server_lifetime;      // pool.server_lifetime; empty: not written
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };

@@ -1,0 +1,76 @@
+// Server connections come and go as pool.min_idle, pool.server_idle_timeout and
+// pool.server_lifetime say, seen from PostgreSQL's side (pgsteer's connections to the primary).
+#include <catch2/catch.hpp>
+
+#include <chrono>
+#include <functional>
+#include <string>
+#include <thread>
+
+#include "cluster.hpp"
+#include "pg.hpp"
+#include "pgsteer_process.hpp"
+
+using pgsteer::test::cluster;
+using pgsteer::test::pgsteer_options;
+using pgsteer::test::pgsteer_process;
+namespace pg = pgsteer::test::pg;
+
+namespace {
+
+// Waits (up to 10 s: the pool sweeps about once a second) until `done` holds.
+bool eventually(const std::function<bool()>& done) {
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (std::chrono::steady_clock::now() < give_up) {
+    if (done()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  return done();
+}
+
+}  // namespace
+
+TEST_CASE("pool.min_idle keeps idle server connections open", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.workers = 1;
+  options.pool_size = 5;
+  options.min_idle = 3;
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app_rw"));  // the pool exists once a client used it
+  CHECK(client.scalar("select 1") == "1");
+  CHECK(eventually([&] { return proxy.server_ports(c.port(0)).size() == 3; }));
+  INFO(proxy.server_ports(c.port(0)).size() << " server connections");
+  // Never more than asked for while nobody needs them.
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  CHECK(proxy.server_ports(c.port(0)).size() == 3);
+}
+
+TEST_CASE("pool.server_idle_timeout closes idle server connections", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.workers = 1;
+  options.server_idle_timeout = "1s";
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app_rw"));
+  CHECK(client.scalar("select 1") == "1");
+  CHECK(proxy.server_ports(c.port(0)).size() == 1);
+  CHECK(eventually([&] { return proxy.server_ports(c.port(0)).empty(); }));
+  // The client did not notice: its next query gets a new server.
+  CHECK(client.scalar("select 2") == "2");
+}
+
+TEST_CASE("pool.server_lifetime replaces a server connection once it is older", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.workers = 1;
+  options.pool_size = 1;
+  options.server_lifetime = "1s";
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app_rw"));
+  const std::string first = client.scalar("select pg_backend_pid()");
+  CHECK(client.scalar("select pg_backend_pid()") == first);  // reused while young
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  const std::string later = client.scalar("select pg_backend_pid()");
+  CHECK(later != first);
+}
