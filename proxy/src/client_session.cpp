@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <variant>
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
@@ -307,7 +308,8 @@ awaitable<bool> client_session::settle_startup_parameters() {
     parameter_map observed;
     observed_parameters_ = &observed;
     own_error_.reset();
-    const bool ok = co_await attach_server(true) && co_await exchange_with_server();
+    const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
+    const bool ok = co_await attach_server(login_target, true) && co_await exchange_with_server();
     observed_parameters_ = nullptr;
     if (!ok) co_return false;
     if (own_error_) {
@@ -387,7 +389,19 @@ awaitable<bool> client_session::start_up() {
     close("unknown user");
     co_return false;
   }
-  pool_ = &worker_.pool(*db_, *user);
+  user_config_ = user;
+  {
+    // The pool of the backend this client's first transaction would use learns its settings.
+    const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
+    auto chosen = co_await worker_.choose_backend(*db_, *user, login_target);
+    if (auto* error = std::get_if<p::error_fields>(&chosen)) {
+      error->severity = "FATAL";
+      send_error(*error);
+      close("no backend: " + error->message);
+      co_return false;
+    }
+    pool_ = &worker_.pool(*db_, *user, std::get<std::size_t>(chosen));
+  }
   apply_startup_parameters(packet);
   if (!co_await settle_startup_parameters()) co_return false;
   process_id_ = worker_.register_session(*this);
@@ -663,10 +677,14 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (!sql.empty() && may_reset_settings(sql)) may_reset_ = true;
   if (!server_ && mode_ != p::pool_mode::session && answer_without_server(type, body)) co_return;
   if (!server_) {
-    if (mode_ == p::pool_mode::statement &&
-        (type == p::frontend::query || type == p::frontend::parse)) {
-      const auto c = p::classify(sql, p::function_policy{});
-      if (c.first == p::statement_type::begin && !c.multi_statement) {
+    const bool split = db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
+    std::optional<p::classification> c;
+    if ((type == p::frontend::query || type == p::frontend::parse) &&
+        (split || mode_ == p::pool_mode::statement)) {
+      c = p::classify(sql, shared_.functions());
+    }
+    if (mode_ == p::pool_mode::statement && c) {
+      if (c->first == p::statement_type::begin && !c->multi_statement) {
         send_error(make_error("ERROR", sqlstate::feature_not_supported,
                               "transaction blocks are not allowed in statement pooling mode", {},
                               "Run each statement on its own, or use pool.mode transaction."));
@@ -680,7 +698,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
         co_return;
       }
     }
-    if (!co_await attach_server()) {
+    if (!co_await attach_server(target_for(type, body, c ? &*c : nullptr))) {
       if (type == p::frontend::query || type == p::frontend::function_call) {
         std::string out;
         p::write_ready_for_query(out, 'I');
@@ -845,7 +863,43 @@ void client_session::ensure_prepared(std::uint64_t id) {
   inject(p::frontend::parse, out, parse_tag(id, false));
 }
 
-awaitable<bool> client_session::attach_server(bool at_login) {
+target client_session::target_for(char type, std::string_view body,
+                                  const p::classification* sql) const {
+  const bool session = mode_ == p::pool_mode::session;
+  if (db_->route_mode != config::route::split || session) {
+    return route_for(db_->route_mode, nullptr, session);
+  }
+  if (sql) return route_for(db_->route_mode, sql, false);
+  // A Bind or Describe of a named statement: the statement's text decides.
+  std::string_view name;
+  if (type == p::frontend::bind) {
+    if (auto bind = p::parse_bind(body)) name = bind->statement;
+  } else if (type == p::frontend::describe) {
+    if (auto describe = p::parse_describe(body); describe && describe->kind == 'S') {
+      name = describe->name;
+    }
+  }
+  if (!name.empty()) {
+    if (auto it = statements_.find(name); it != statements_.end()) {
+      const auto c = p::classify(worker_.statement(it->second).query, shared_.functions());
+      return route_for(db_->route_mode, &c, false);
+    }
+  }
+  return target::primary;
+}
+
+awaitable<bool> client_session::attach_server(target want, bool at_login) {
+  auto chosen = co_await worker_.choose_backend(*db_, *user_config_, want);
+  if (auto* error = std::get_if<p::error_fields>(&chosen)) {
+    if (at_login) {
+      error->severity = "FATAL";
+      close("no backend: " + error->message);
+    }
+    send_error(*error);
+    co_return false;
+  }
+  if (closing_) co_return false;
+  pool_ = &worker_.pool(*db_, *user_config_, std::get<std::size_t>(chosen));
   auto lease = co_await pool_->acquire();
   if (!lease.server) {
     if (at_login) {

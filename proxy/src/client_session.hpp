@@ -17,6 +17,7 @@
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "pgsteer/protocol/startup.hpp"
+#include "router.hpp"
 #include "server_connection.hpp"
 
 namespace pgsteer::proxy {
@@ -68,7 +69,11 @@ class client_session {
   // One whole client message; may lease a server first.
   awaitable<void> handle_client_message(char type, std::string_view message, std::string_view body);
   bool answer_without_server(char type, std::string_view body);
-  awaitable<bool> attach_server(bool at_login = false);
+  // Leases a server for a transaction bound for `want` (router.hpp) and prepares it for this
+  // client.
+  awaitable<bool> attach_server(target want, bool at_login = false);
+  // Where the transaction this message begins goes.
+  target target_for(char type, std::string_view body, const protocol::classification* sql) const;
   // Sends what is queued for the server and reads its replies until it owes none (login only,
   // before the relay runs).
   awaitable<bool> exchange_with_server();
@@ -107,6 +112,7 @@ class client_session {
   std::string user_;
   std::string database_;
   const config::database* db_ = nullptr;
+  const config::user* user_config_ = nullptr;
   server_pool* pool_ = nullptr;
   std::unique_ptr<server_connection> server_;
   parameter_map parameters_;          // the client's own session parameters

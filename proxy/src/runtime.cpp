@@ -4,6 +4,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <memory>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "shared_state.hpp"
+#include "topology.hpp"
 #include "worker.hpp"
 
 namespace pgsteer::proxy {
@@ -75,10 +77,18 @@ int run(const config::config& cfg) {
                                                                    : "statement");
 
   asio::io_context control;
+  // Every snapshot goes to every worker; each keeps its own pointer to the immutable value.
+  topology_monitor monitor(control, shared, [&](std::shared_ptr<const topology> snapshot) {
+    for (auto& w : workers) {
+      asio::post(w->context(), [w = w.get(), snapshot] { w->set_topology(snapshot); });
+    }
+  });
+  monitor.start();
   asio::signal_set signals(control, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", signal);
+    monitor.stop();
     for (auto& w : workers) w->stop();
   });
   // The control thread waits for the signal; workers end once their sessions are gone.

@@ -1,4 +1,5 @@
-// server_pool: acquiring, releasing and expiring one worker's servers for a (database, user).
+// server_pool: acquiring, releasing and expiring one worker's servers for a (database, user,
+// backend).
 #include "server_pool.hpp"
 
 #include <spdlog/spdlog.h>
@@ -13,11 +14,14 @@ namespace pgsteer::proxy {
 namespace p = protocol;
 
 server_pool::server_pool(asio::any_io_executor executor, shared_state& shared,
-                         const config::database& db, const config::user& user, std::size_t share)
+                         const config::database& db, const config::user& user, std::size_t backend,
+                         std::size_t share)
     : executor_(std::move(executor)),
       shared_(shared),
       db_(&db),
       user_(&user),
+      backend_(&shared.cfg().backends.at(backend)),
+      backend_index_(backend),
       share_(share),
       min_idle_(std::min<std::size_t>(share, shared.cfg().pool.min_idle / shared.worker_count())) {}
 
@@ -69,56 +73,21 @@ awaitable<acquire_result> server_pool::acquire() {
 }
 
 awaitable<acquire_result> server_pool::connect() {
-  // The primary is the first backend that says it is not in recovery (in_hot_standby is
-  // reported at login); a replica route takes standbys in turn. Routing proper comes with the
-  // topology monitor.
-  const auto& backends = shared_.cfg().backends;
-  const bool want_standby = db_->route_mode == config::route::replica;
+  const auto id = shared_.next_server_id.fetch_add(1, std::memory_order_relaxed);
+  auto login = co_await connect_server(shared_, *backend_, db_->dbname, user_->name, id);
   acquire_result result;
-  for (int pass = 0; pass < 2 && !result.server; ++pass) {
-    // The second pass, for replica routes only, falls back to the primary.
-    if (pass == 1 && !(want_standby && shared_.cfg().routing.reads_fall_back_to_primary)) break;
-    const bool standby = want_standby && pass == 0;
-    for (std::size_t i = 0; i < backends.size(); ++i) {
-      const std::size_t k = standby ? (next_backend_ + i) % backends.size() : i;
-      const auto id = shared_.next_server_id.fetch_add(1, std::memory_order_relaxed);
-      auto login = co_await connect_server(shared_, backends[k], db_->dbname, user_->name, id);
-      if (!login.connection) {
-        // A refusal by PostgreSQL itself (wrong database, password) is the client's answer;
-        // an unreachable backend only means: try the next one.
-        if (login.error.code != p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
-          result.error = std::move(login.error);
-          break;
-        }
-        spdlog::warn("backend {}: {} ({})", backends[k].name, login.error.message,
-                     login.error.detail);
-        if (result.error.code.empty()) result.error = std::move(login.error);
-        continue;
-      }
-      if (login.connection->in_hot_standby != standby) continue;  // not the role we want
-      if (standby) next_backend_ = k + 1;
-      spdlog::info("server {} connected to {} ({}:{}) as {} for database {}", id, backends[k].name,
-                   backends[k].host, backends[k].port, user_->name, db_->name);
-      result.server = std::move(login.connection);
-      result.error = {};
-      break;
-    }
-    if (!result.error.code.empty() &&
-        result.error.code != p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
-      break;
-    }
-  }
-  if (!result.server) {
+  if (!login.connection) {
     --open_;
     hand_place_to_waiter();
-    if (result.error.code.empty()) {
-      result.error.severity = "FATAL";
-      result.error.code = std::string(p::sqlstate::sqlclient_unable_to_establish_sqlconnection);
-      result.error.message =
-          want_standby ? "no standby backend is available" : "no primary backend is available";
+    if (login.error.code == p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+      spdlog::warn("backend {}: {} ({})", backend_->name, login.error.message, login.error.detail);
     }
+    result.error = std::move(login.error);
     co_return result;
   }
+  spdlog::info("server {} connected to {} ({}:{}) as {} for database {}", id, backend_->name,
+               backend_->host, backend_->port, user_->name, db_->name);
+  result.server = std::move(login.connection);
   if (!has_defaults_) {
     login_parameters_ = result.server->parameters;
     for (const auto& [name, value] : result.server->parameters) {
@@ -174,6 +143,15 @@ bool server_pool::hand_place_to_waiter() {
     return true;
   }
   return false;
+}
+
+void server_pool::close_idle(const char* why) {
+  while (!idle_.empty()) {
+    auto server = std::move(idle_.back());
+    idle_.pop_back();
+    spdlog::info("server {} to {} closed: {}", server->id(), backend_->name, why);
+    discard(std::move(server));
+  }
 }
 
 void server_pool::sweep() {

@@ -1,6 +1,6 @@
-// One worker's share of the server connections for one (database, user): idle servers, clients
-// waiting for one, and the count that never exceeds the share. Worker-local: no locks. A server's
-// state is the list that holds it: idle here, leased by a session, or closed.
+// One worker's share of the server connections for one (database, user, backend): idle servers,
+// clients waiting for one, and the count that never exceeds the share. Worker-local: no locks. A
+// server's state is the list that holds it: idle here, leased by a session, or closed.
 #pragma once
 
 #include <cstddef>
@@ -28,7 +28,7 @@ struct acquire_result {
 class server_pool {
  public:
   server_pool(asio::any_io_executor executor, shared_state& shared, const config::database& db,
-              const config::user& user, std::size_t share);
+              const config::user& user, std::size_t backend, std::size_t share);
   ~server_pool();
 
   // An idle server, a new one while under the share, or the first one released within
@@ -56,6 +56,11 @@ class server_pool {
 
   const config::database& database() const { return *db_; }
   const config::user& user() const { return *user_; }
+  std::size_t backend_index() const { return backend_index_; }
+  // Servers leased to clients right now (the load the router balances).
+  std::size_t leased() const { return open_ - idle_.size(); }
+  // Closes every idle server (its backend left the role it was used for, or went down).
+  void close_idle(const char* why);
   std::size_t open() const { return open_; }
   std::size_t idle() const { return idle_.size(); }
   std::size_t waiting() const { return waiters_.size(); }
@@ -77,6 +82,8 @@ class server_pool {
   shared_state& shared_;
   const config::database* db_;
   const config::user* user_;
+  const config::backend* backend_;
+  std::size_t backend_index_;
   std::size_t share_;
   std::size_t min_idle_;
   std::size_t open_ = 0;                                  // idle + leased + connecting
@@ -87,7 +94,6 @@ class server_pool {
   parameter_map login_parameters_;
   std::map<std::pair<std::string, std::string>, std::string> canonical_;
   bool has_defaults_ = false;
-  std::size_t next_backend_ = 0;
 };
 
 }  // namespace pgsteer::proxy

@@ -11,6 +11,7 @@ namespace scram = protocol::scram;
 
 shared_state::shared_state(config::config cfg) : cfg_(std::move(cfg)) {
   mock_secret_ = scram::random_bytes(32);
+  for (const auto& name : cfg_.routing.write_functions) functions_.add_write_function(name);
   for (const auto& u : cfg_.users) {
     user_secrets s;
     switch (u.kind) {

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/scram.hpp"
 
 namespace pgsteer::proxy {
@@ -33,6 +34,8 @@ class shared_state {
   const user_secrets* secrets(const std::string& user) const;
   const std::string& mock_secret() const { return mock_secret_; }
   std::uint32_t worker_count() const { return worker_count_; }
+  // The built-in write functions plus routing.write_functions, for the classifier.
+  const protocol::function_policy& functions() const { return functions_; }
 
   // SCRAM keys to log in to backends without a password (proven by a client, or computed once
   // from the password): a cache, so only the first login per user pays for PBKDF2.
@@ -49,6 +52,7 @@ class shared_state {
   std::map<std::string, user_secrets, std::less<>> secrets_;
   std::string mock_secret_;
   std::uint32_t worker_count_ = 1;
+  protocol::function_policy functions_;
   mutable std::mutex keys_mutex_;
   std::map<std::string, protocol::scram::client_keys> keys_;
 };

@@ -7,6 +7,7 @@
 #include <boost/asio/post.hpp>
 
 #include "client_session.hpp"
+#include "pgsteer/protocol/sqlstate.hpp"
 #include "pgsteer/protocol/startup.hpp"
 #include "shared_state.hpp"
 
@@ -21,7 +22,8 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 }  // namespace
 
-worker::worker(shared_state& shared, std::uint32_t index) : shared_(shared), index_(index) {}
+worker::worker(shared_state& shared, std::uint32_t index)
+    : shared_(shared), index_(index), random_(std::random_device{}()) {}
 
 worker::~worker() {
   join();
@@ -114,16 +116,74 @@ awaitable<void> worker::sweep() {
   }
 }
 
-server_pool& worker::pool(const config::database& db, const config::user& user) {
-  auto key = std::make_pair(db.name, user.name);
+server_pool& worker::pool(const config::database& db, const config::user& user,
+                          std::size_t backend) {
+  auto key = std::make_tuple(db.name, user.name, backend);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   // This worker's share of pool.size: the shares of all workers add up to the size.
   const std::size_t size = db.pool_size.value_or(shared_.cfg().pool.size);
   const std::size_t workers = shared_.worker_count();
   const std::size_t share = size / workers + (index_ < size % workers ? 1 : 0);
-  auto pool = std::make_unique<server_pool>(context_.get_executor(), shared_, db, user, share);
+  auto pool =
+      std::make_unique<server_pool>(context_.get_executor(), shared_, db, user, backend, share);
   return *pools_.emplace(std::move(key), std::move(pool)).first->second;
+}
+
+awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_backend(
+    const config::database& db, const config::user& user, target want) {
+  const auto& cfg = shared_.cfg();
+  const auto deadline = steady_clock::now() + cfg.failover.wait_timeout;
+  auto load = [&](std::size_t k) { return pool(db, user, k).leased(); };
+  auto random = [&](std::uint64_t bound) {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random_);
+  };
+  for (;;) {
+    if (topology_) {
+      const auto choice = proxy::choose_backend(
+          *topology_, want, cfg.routing.reads_fall_back_to_primary, cfg.backends, load, random);
+      if (choice.backend) co_return *choice.backend;
+      if (want == target::replica && !cfg.routing.reads_fall_back_to_primary) {
+        protocol::error_fields e;
+        e.code = std::string(protocol::sqlstate::cannot_connect_now);
+        e.message = "no replica is eligible for reads";
+        e.detail =
+            "Every replica is down or further behind than routing.max_lag_bytes or "
+            "routing.max_lag_seconds, and routing.reads_fall_back_to_primary is off.";
+        co_return e;
+      }
+    }
+    if (steady_clock::now() >= deadline) {
+      protocol::error_fields e;
+      e.code = std::string(protocol::sqlstate::cannot_connect_now);
+      e.message = "no primary backend is available";
+      e.detail = topology_ ? "No backend is out of recovery; waited failover.wait_timeout."
+                           : "pgsteer has not heard from any backend yet.";
+      co_return e;
+    }
+    asio::steady_timer timer(context_, deadline);
+    topology_waiters_.push_back(&timer);
+    co_await timer.async_wait(use_tuple);
+    topology_waiters_.remove(&timer);
+  }
+}
+
+void worker::set_topology(std::shared_ptr<const topology> snapshot) {
+  const topology* before = topology_.get();
+  for (auto& [key, pool] : pools_) {
+    const auto k = pool->backend_index();
+    if (k >= snapshot->backends.size()) continue;
+    const auto role = snapshot->backends[k].role;
+    const bool was_primary = before && before->primary == k;
+    if (role == backend_role::down || role == backend_role::fenced) {
+      pool->close_idle(role == backend_role::down ? "its backend is down"
+                                                  : "its backend is fenced");
+    } else if (was_primary && snapshot->primary != k) {
+      pool->close_idle("its backend is no longer the primary");
+    }
+  }
+  topology_ = std::move(snapshot);
+  for (auto* timer : topology_waiters_) timer->cancel();
 }
 
 std::uint64_t worker::statement_id(std::string_view query, std::string_view parameter_types,

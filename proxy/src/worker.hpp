@@ -4,18 +4,25 @@
 #pragma once
 
 #include <cstdint>
+#include <list>
 #include <map>
 #include <memory>
+#include <random>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
+#include <variant>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
 
 #include "io.hpp"
+#include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/messages.hpp"
+#include "router.hpp"
 #include "server_pool.hpp"
+#include "topology.hpp"
 
 namespace pgsteer::proxy {
 
@@ -51,7 +58,18 @@ class worker {
   std::uint32_t index() const { return index_; }
   asio::io_context& context() { return context_; }
 
-  server_pool& pool(const config::database& db, const config::user& user);
+  // This worker's share of the pool for (database, user) on one backend.
+  server_pool& pool(const config::database& db, const config::user& user, std::size_t backend);
+
+  // The backend a transaction for `want` runs on now, or the error its client gets. With no
+  // primary (failover under way, or the topology not known yet) it waits up to
+  // failover.wait_timeout for one; a read with no eligible replica and no fallback fails at once.
+  awaitable<std::variant<std::size_t, protocol::error_fields>> choose_backend(
+      const config::database& db, const config::user& user, target want);
+  // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
+  // primary and closes idle servers on backends that can no longer serve their role.
+  void set_topology(std::shared_ptr<const topology> snapshot);
+  const topology* current_topology() const { return topology_.get(); }
 
   // The statement id for a Parse's query and parameter types (created on first sight).
   std::uint64_t statement_id(std::string_view query, std::string_view parameter_types,
@@ -85,7 +103,10 @@ class worker {
   // per-socket I/O state.
   asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
-  std::map<std::pair<std::string, std::string>, std::unique_ptr<server_pool>> pools_;
+  std::map<std::tuple<std::string, std::string, std::size_t>, std::unique_ptr<server_pool>> pools_;
+  std::shared_ptr<const topology> topology_;
+  std::list<asio::steady_timer*> topology_waiters_;
+  std::mt19937_64 random_;
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
   std::unordered_map<std::uint64_t, prepared_statement> statements_;
   std::uint64_t next_statement_ = 1;

@@ -1,0 +1,69 @@
+// router: the routing decision (see router.hpp). Pure: no I/O, no clocks.
+#include "router.hpp"
+
+namespace pgsteer::proxy {
+
+namespace p = protocol;
+
+const char* to_string(target t) {
+  return t == target::primary ? "primary" : "replica";
+}
+
+target route_for(config::route route, const p::classification* first, bool session_mode) {
+  switch (route) {
+    case config::route::primary:
+      return target::primary;
+    case config::route::replica:
+      return target::replica;
+    case config::route::split:
+      break;
+  }
+  if (session_mode || first == nullptr) return target::primary;
+  if (first->hint == p::route_hint::primary) return target::primary;
+  if (first->hint == p::route_hint::replica) return target::replica;
+  if (first->first == p::statement_type::begin ||
+      first->first == p::statement_type::set_transaction) {
+    // An explicit transaction: the primary unless it says READ ONLY from the start.
+    return first->begins_read_only ? target::replica : target::primary;
+  }
+  if (first->transaction_control) return target::primary;
+  return first->kind == p::sql_kind::read ? target::replica : target::primary;
+}
+
+backend_choice choose_backend(const topology& topology, target want, bool fall_back,
+                              const std::vector<config::backend>& backends,
+                              const std::function<std::size_t(std::size_t)>& load,
+                              const std::function<std::uint64_t(std::uint64_t)>& random) {
+  backend_choice choice;
+  if (want == target::replica && !topology.readable.empty()) {
+    // Two candidates drawn by weight; the one with fewer leased servers per unit of weight wins.
+    std::uint64_t total = 0;
+    for (auto k : topology.readable) total += k < backends.size() ? backends[k].weight : 1;
+    auto draw = [&] {
+      std::uint64_t r = total == 0 ? 0 : random(total);
+      for (auto k : topology.readable) {
+        const std::uint64_t w = k < backends.size() ? backends[k].weight : 1;
+        if (r < w) return k;
+        r -= w;
+      }
+      return topology.readable.back();
+    };
+    const std::size_t a = draw();
+    const std::size_t b = draw();
+    auto cost = [&](std::size_t k) {
+      const std::uint64_t w =
+          k < backends.size() && backends[k].weight > 0 ? backends[k].weight : 1;
+      return static_cast<double>(load(k)) / static_cast<double>(w);
+    };
+    choice.backend = cost(b) < cost(a) ? b : a;
+    return choice;
+  }
+  if (want == target::replica) {
+    if (!fall_back) return choice;
+    choice.fell_back = true;
+  }
+  choice.backend = topology.primary;
+  return choice;
+}
+
+}  // namespace pgsteer::proxy

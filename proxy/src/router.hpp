@@ -1,0 +1,41 @@
+// The one place that decides where a transaction runs: the primary or a replica (from the
+// database's route and, for `split`, the classifier's verdict on the transaction's first
+// statement), then which backend of the current topology serves it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/classifier.hpp"
+#include "topology.hpp"
+
+namespace pgsteer::proxy {
+
+enum class target : std::uint8_t { primary, replica };
+
+const char* to_string(target t);
+
+// Where a transaction beginning with `first` goes. `first` is the classification of its first
+// statement (null when the request carries no SQL pgsteer knows, e.g. a FunctionCall). Session
+// pooling binds a whole session: `split` then means the primary.
+target route_for(config::route route, const protocol::classification* first, bool session_mode);
+
+struct backend_choice {
+  std::optional<std::size_t> backend;  // index in config.backends; none: nothing can serve it now
+  bool fell_back = false;              // a read went to the primary: no replica was eligible
+};
+
+// Picks a backend for `want` in `topology`: the primary, or among eligible replicas the less
+// loaded of two picked at random by weight (`load(k)`: servers leased on backend k by this
+// worker). With no eligible replica a read falls back to the primary when `fall_back` is set.
+// `random` gives uniform numbers in [0, bound).
+backend_choice choose_backend(const topology& topology, target want, bool fall_back,
+                              const std::vector<config::backend>& backends,
+                              const std::function<std::size_t(std::size_t)>& load,
+                              const std::function<std::uint64_t(std::uint64_t)>& random);
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,119 @@
+// Read/write splitting through pgsteer on the real three-node cluster: which server ran each
+// statement is what PostgreSQL says (inet_server_port()), never what pgsteer says.
+#include <catch2/catch.hpp>
+
+#include <libpq-fe.h>
+
+#include <set>
+#include <string>
+
+#include "cluster.hpp"
+#include "pg.hpp"
+#include "pgsteer_process.hpp"
+
+using pgsteer::test::cluster;
+using pgsteer::test::pgsteer_options;
+using pgsteer::test::pgsteer_process;
+namespace pg = pgsteer::test::pg;
+
+namespace {
+
+int port_of(pg::connection& c, const std::string& sql) {
+  return std::stoi(c.scalar(sql));
+}
+
+}  // namespace
+
+TEST_CASE("split: reads go to both replicas, writes and write-like reads to the primary",
+          "[routing]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  pg::connection admin(c.app_conninfo(0));
+  admin.exec("create table if not exists routed (id serial primary key, port int)");
+  admin.exec("create sequence if not exists routed_seq");
+  c.wait_caught_up();
+  pg::connection client(proxy.conninfo("app"));
+  const int primary = c.port(0);
+  const std::set<int> replicas{c.port(1), c.port(2)};
+
+  std::set<int> read_ports;
+  for (int i = 0; i < 60; ++i) read_ports.insert(port_of(client, "select inet_server_port()"));
+  CHECK(read_ports == replicas);
+
+  // Extended protocol: the same.
+  std::set<int> extended_ports;
+  for (int i = 0; i < 60; ++i) {
+    extended_ports.insert(std::stoi(*client.exec_params("select inet_server_port()", {})[0][0]));
+  }
+  CHECK(extended_ports == replicas);
+
+  // Writes, and reads that are not certainly read-only, run on the primary.
+  for (const char* sql : {
+           "insert into routed (port) values (inet_server_port()) returning port",
+           "select inet_server_port() from (select nextval('routed_seq')) s",
+           "with w as (insert into routed (port) values (0) returning id) "
+           "select inet_server_port() from w",
+           "select inet_server_port() from routed for update limit 1",
+           "/* pgsteer:primary */ select inet_server_port()",
+           "select inet_server_port() where pg_advisory_xact_lock(1) is not null",
+       }) {
+    INFO(sql);
+    CHECK(port_of(client, sql) == primary);
+  }
+  // A hint sends a read-looking statement to a replica on request.
+  CHECK(replicas.count(port_of(client, "/* pgsteer:replica */ select inet_server_port()")) == 1);
+}
+
+TEST_CASE("split: an explicit transaction runs on the primary unless it begins READ ONLY",
+          "[routing]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  pg::connection client(proxy.conninfo("app"));
+  const std::set<int> replicas{c.port(1), c.port(2)};
+
+  client.exec("begin");
+  const int in_transaction = port_of(client, "select inet_server_port()");
+  CHECK(port_of(client, "select inet_server_port()") == in_transaction);
+  client.exec("commit");
+  CHECK(in_transaction == c.port(0));
+
+  client.exec("begin read only");
+  const int read_only = port_of(client, "select inet_server_port()");
+  CHECK(port_of(client, "select inet_server_port()") == read_only);
+  client.exec("commit");
+  CHECK(replicas.count(read_only) == 1);
+}
+
+TEST_CASE("routes primary and replica send everything to that role", "[routing]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  pg::connection rw(proxy.conninfo("app_rw"));
+  pg::connection ro(proxy.conninfo("app_ro"));
+  const std::set<int> replicas{c.port(1), c.port(2)};
+  std::set<int> rw_ports;
+  std::set<int> ro_ports;
+  for (int i = 0; i < 40; ++i) {
+    rw_ports.insert(port_of(rw, "select inet_server_port()"));
+    ro_ports.insert(port_of(ro, "select inet_server_port()"));
+  }
+  CHECK(rw_ports == std::set<int>{c.port(0)});
+  CHECK(ro_ports == replicas);
+}
+
+TEST_CASE("split: named prepared statements route by their text", "[routing]") {
+  auto& c = cluster::shared();
+  pgsteer_process proxy(c);
+  pg::connection client(proxy.conninfo("app"));
+  const std::set<int> replicas{c.port(1), c.port(2)};
+  PGresult* res = PQprepare(client.native(), "where_am_i", "select inet_server_port()", 0, nullptr);
+  REQUIRE(PQresultStatus(res) == PGRES_COMMAND_OK);
+  PQclear(res);
+  std::set<int> ports;
+  for (int i = 0; i < 40; ++i) {
+    res = PQexecPrepared(client.native(), "where_am_i", 0, nullptr, nullptr, nullptr, 0);
+    REQUIRE(PQresultStatus(res) == PGRES_TUPLES_OK);
+    ports.insert(std::stoi(PQgetvalue(res, 0, 0)));
+    PQclear(res);
+  }
+  CHECK(ports == replicas);
+}
