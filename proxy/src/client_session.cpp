@@ -889,23 +889,33 @@ target client_session::target_for(char type, std::string_view body,
 }
 
 awaitable<bool> client_session::attach_server(target want, bool at_login) {
-  auto chosen = co_await worker_.choose_backend(*db_, *user_config_, want);
-  if (auto* error = std::get_if<p::error_fields>(&chosen)) {
-    if (at_login) {
-      error->severity = "FATAL";
-      close("no backend: " + error->message);
+  // A replica found unreachable is skipped for this transaction: the read goes to another
+  // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
+  std::vector<std::size_t> unreachable;
+  acquire_result lease;
+  for (;;) {
+    auto chosen = co_await worker_.choose_backend(*db_, *user_config_, want, unreachable);
+    // At login the client is refused (FATAL); later it gets an ERROR and keeps its connection.
+    if (auto* error = std::get_if<p::error_fields>(&chosen)) {
+      error->severity = at_login ? "FATAL" : "ERROR";
+      if (at_login) close("no backend: " + error->message);
+      send_error(*error);
+      co_return false;
     }
-    send_error(*error);
-    co_return false;
-  }
-  if (closing_) co_return false;
-  pool_ = &worker_.pool(*db_, *user_config_, std::get<std::size_t>(chosen));
-  auto lease = co_await pool_->acquire();
-  if (!lease.server) {
-    if (at_login) {
-      lease.error.severity = "FATAL";
-      close("no server: " + lease.error.message);
+    if (closing_) co_return false;
+    const std::size_t backend = std::get<std::size_t>(chosen);
+    pool_ = &worker_.pool(*db_, *user_config_, backend);
+    lease = co_await pool_->acquire();
+    if (lease.server) break;
+    const auto* topology = worker_.current_topology();
+    const bool replica = topology && topology->primary != backend;
+    if (replica && want == target::replica &&
+        lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+      unreachable.push_back(backend);
+      continue;
     }
+    lease.error.severity = at_login ? "FATAL" : "ERROR";
+    if (at_login) close("no server: " + lease.error.message);
     send_error(lease.error);
     co_return false;
   }

@@ -1,6 +1,8 @@
 // router: the routing decision (see router.hpp). Pure: no I/O, no clocks.
 #include "router.hpp"
 
+#include <algorithm>
+
 namespace pgsteer::proxy {
 
 namespace p = protocol;
@@ -32,21 +34,26 @@ target route_for(config::route route, const p::classification* first, bool sessi
 
 backend_choice choose_backend(const topology& topology, target want, bool fall_back,
                               const std::vector<config::backend>& backends,
+                              const std::vector<std::size_t>& excluded,
                               const std::function<std::size_t(std::size_t)>& load,
                               const std::function<std::uint64_t(std::uint64_t)>& random) {
   backend_choice choice;
-  if (want == target::replica && !topology.readable.empty()) {
+  std::vector<std::size_t> candidates;
+  for (auto k : topology.readable) {
+    if (std::find(excluded.begin(), excluded.end(), k) == excluded.end()) candidates.push_back(k);
+  }
+  if (want == target::replica && !candidates.empty()) {
     // Two candidates drawn by weight; the one with fewer leased servers per unit of weight wins.
     std::uint64_t total = 0;
-    for (auto k : topology.readable) total += k < backends.size() ? backends[k].weight : 1;
+    for (auto k : candidates) total += k < backends.size() ? backends[k].weight : 1;
     auto draw = [&] {
       std::uint64_t r = total == 0 ? 0 : random(total);
-      for (auto k : topology.readable) {
+      for (auto k : candidates) {
         const std::uint64_t w = k < backends.size() ? backends[k].weight : 1;
         if (r < w) return k;
         r -= w;
       }
-      return topology.readable.back();
+      return candidates.back();
     };
     const std::size_t a = draw();
     const std::size_t b = draw();

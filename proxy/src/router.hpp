@@ -8,6 +8,7 @@
 #include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/classifier.hpp"
@@ -33,8 +34,10 @@ struct backend_choice {
 // loaded of two picked at random by weight (`load(k)`: servers leased on backend k by this
 // worker). With no eligible replica a read falls back to the primary when `fall_back` is set.
 // `random` gives uniform numbers in [0, bound).
+// Replicas in `excluded` (found unreachable just now) are skipped.
 backend_choice choose_backend(const topology& topology, target want, bool fall_back,
                               const std::vector<config::backend>& backends,
+                              const std::vector<std::size_t>& excluded,
                               const std::function<std::size_t(std::size_t)>& load,
                               const std::function<std::uint64_t(std::uint64_t)>& random);
 

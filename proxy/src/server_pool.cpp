@@ -111,7 +111,7 @@ void server_pool::learn_canonical(const std::string& name, const std::string& va
 }
 
 void server_pool::release(std::unique_ptr<server_connection> server) {
-  if (server->discard_on_release || server->tracker.desynchronized() ||
+  if (retired_ || server->discard_on_release || server->tracker.desynchronized() ||
       expired(*server, steady_clock::now())) {
     discard(std::move(server));
     return;
@@ -145,7 +145,9 @@ bool server_pool::hand_place_to_waiter() {
   return false;
 }
 
-void server_pool::close_idle(const char* why) {
+void server_pool::retire(bool retired, const char* why) {
+  retired_ = retired;
+  if (!retired) return;
   while (!idle_.empty()) {
     auto server = std::move(idle_.back());
     idle_.pop_back();

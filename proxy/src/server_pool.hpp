@@ -59,8 +59,9 @@ class server_pool {
   std::size_t backend_index() const { return backend_index_; }
   // Servers leased to clients right now (the load the router balances).
   std::size_t leased() const { return open_ - idle_.size(); }
-  // Closes every idle server (its backend left the role it was used for, or went down).
-  void close_idle(const char* why);
+  // The backend went down, was fenced or stopped being the primary: idle servers are closed
+  // now, leased ones when they come back. `false` when it serves again.
+  void retire(bool retired, const char* why);
   std::size_t open() const { return open_; }
   std::size_t idle() const { return idle_.size(); }
   std::size_t waiting() const { return waiters_.size(); }
@@ -94,6 +95,7 @@ class server_pool {
   parameter_map login_parameters_;
   std::map<std::pair<std::string, std::string>, std::string> canonical_;
   bool has_defaults_ = false;
+  bool retired_ = false;
 };
 
 }  // namespace pgsteer::proxy

@@ -131,7 +131,8 @@ server_pool& worker::pool(const config::database& db, const config::user& user,
 }
 
 awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_backend(
-    const config::database& db, const config::user& user, target want) {
+    const config::database& db, const config::user& user, target want,
+    const std::vector<std::size_t>& excluded) {
   const auto& cfg = shared_.cfg();
   const auto deadline = steady_clock::now() + cfg.failover.wait_timeout;
   auto load = [&](std::size_t k) { return pool(db, user, k).leased(); };
@@ -140,8 +141,9 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
   };
   for (;;) {
     if (topology_) {
-      const auto choice = proxy::choose_backend(
-          *topology_, want, cfg.routing.reads_fall_back_to_primary, cfg.backends, load, random);
+      const auto choice =
+          proxy::choose_backend(*topology_, want, cfg.routing.reads_fall_back_to_primary,
+                                cfg.backends, excluded, load, random);
       if (choice.backend) co_return *choice.backend;
       if (want == target::replica && !cfg.routing.reads_fall_back_to_primary) {
         protocol::error_fields e;
@@ -176,10 +178,12 @@ void worker::set_topology(std::shared_ptr<const topology> snapshot) {
     const auto role = snapshot->backends[k].role;
     const bool was_primary = before && before->primary == k;
     if (role == backend_role::down || role == backend_role::fenced) {
-      pool->close_idle(role == backend_role::down ? "its backend is down"
-                                                  : "its backend is fenced");
+      pool->retire(true,
+                   role == backend_role::down ? "its backend is down" : "its backend is fenced");
     } else if (was_primary && snapshot->primary != k) {
-      pool->close_idle("its backend is no longer the primary");
+      pool->retire(true, "its backend is no longer the primary");
+    } else {
+      pool->retire(false, "");
     }
   }
   topology_ = std::move(snapshot);

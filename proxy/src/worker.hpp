@@ -65,7 +65,8 @@ class worker {
   // primary (failover under way, or the topology not known yet) it waits up to
   // failover.wait_timeout for one; a read with no eligible replica and no fallback fails at once.
   awaitable<std::variant<std::size_t, protocol::error_fields>> choose_backend(
-      const config::database& db, const config::user& user, target want);
+      const config::database& db, const config::user& user, target want,
+      const std::vector<std::size_t>& excluded = {});
   // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
   // primary and closes idle servers on backends that can no longer serve their role.
   void set_topology(std::shared_ptr<const topology> snapshot);

@@ -89,9 +89,12 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "  hba:\n"
     << "    - { address: 127.0.0.0/8, database: all, user: all, method: " << o.client_auth << " }\n"
     << "health:\n"
-    << "  interval: 500ms\n"
+    << "  interval: " << o.health_interval << "\n"
     << "  timeout: 2s\n"
     << "  user: " << cluster::app_user << "\n"
+    << (o.failover_wait_timeout.empty()
+            ? ""
+            : "failover:\n  wait_timeout: " + o.failover_wait_timeout + "\n")
     << "log: { level: " << o.log_level << ", format: text }\n"
     << o.extra_yaml;
   if (!o.extra_yaml.empty() && o.extra_yaml.back() != '\n') y << "\n";

@@ -25,6 +25,8 @@ struct pgsteer_options {
   int min_idle = 0;                 // pool.min_idle
   std::string server_idle_timeout;  // pool.server_idle_timeout; empty: not written
   std::string server_lifetime;      // pool.server_lifetime; empty: not written
+  std::string health_interval = "500ms";
+  std::string failover_wait_timeout;  // failover.wait_timeout; empty: not written
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };
