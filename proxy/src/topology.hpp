@@ -55,14 +55,16 @@ struct topology {
 };
 
 // Polls every backend each health.interval over one persistent connection per backend, logged
-// in as health.user (pgsteer's own backend login, connect_server(), so SCRAM verifiers work), and
-// publishes a new snapshot when a role, eligibility or the primary changes (lag values alone
-// change every poll; they are published at most once per interval too).
+// in as health.user to the first configured database (pgsteer's own backend login,
+// connect_server(), so SCRAM verifiers work), and publishes a new snapshot after every round, so
+// lag values stay fresh. Everything runs on the control io_context, which must be single-threaded.
+// The query and the rules: docs/decisions/0007-topology-monitor.md.
 class topology_monitor {
  public:
   using publish_fn = std::function<void(std::shared_ptr<const topology>)>;
 
   topology_monitor(asio::io_context& control, shared_state& shared, publish_fn publish);
+  // Stops (see stop()): destroy it on the control thread, or once that io_context has stopped.
   ~topology_monitor();
   topology_monitor(const topology_monitor&) = delete;
   topology_monitor& operator=(const topology_monitor&) = delete;
@@ -70,14 +72,17 @@ class topology_monitor {
   // Starts polling on the control io_context; the first snapshot is published after the first
   // round (every backend answered or timed out).
   void start();
-  // Stops polling and closes the connections (from the control thread).
+  // Stops polling and closes the connections (from the control thread). Safe during a round;
+  // nothing is published afterwards. Coroutines still unwinding finish on the control io_context.
   void stop();
   // The last published snapshot (never null after the first round; control thread only).
   std::shared_ptr<const topology> current() const;
 
  private:
   struct impl;
-  std::unique_ptr<impl> impl_;
+  // Shared with the monitor's coroutines: stop() may come during a round, and the monitor may be
+  // destroyed before the cancelled coroutines have unwound on the control io_context.
+  std::shared_ptr<impl> impl_;
 };
 
 }  // namespace pgsteer::proxy
