@@ -390,6 +390,8 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   user_config_ = user;
+  tracks_writes_ = cfg.routing.consistency_mode == config::consistency::read_your_writes &&
+                   db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
   {
     // The pool of the backend this client's first transaction would use learns its settings.
     const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
@@ -892,9 +894,18 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   // A replica found unreachable is skipped for this transaction: the read goes to another
   // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
   std::vector<std::size_t> unreachable;
+  if (want == target::replica && wrote_at_ && !must_see_) {
+    const auto* topology = worker_.current_topology();
+    if (topology && topology->asked_at > *wrote_at_ && topology->primary) {
+      must_see_ = topology->backends[*topology->primary].position;
+    } else {
+      want = target::primary;  // no snapshot is known to include the write yet
+    }
+  }
   acquire_result lease;
   for (;;) {
-    auto chosen = co_await worker_.choose_backend(*db_, *user_config_, want, unreachable);
+    auto chosen = co_await worker_.choose_backend(
+        *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
     // At login the client is refused (FATAL); later it gets an ERROR and keeps its connection.
     if (auto* error = std::get_if<p::error_fields>(&chosen)) {
       error->severity = at_login ? "FATAL" : "ERROR";
@@ -925,6 +936,10 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
+  if (tracks_writes_) {
+    const auto* topology = worker_.current_topology();
+    on_primary_ = topology && topology->primary == pool_->backend_index();
+  }
   std::string out;
   if (server_->needs_reset) {
     const auto& reset = shared_.cfg().pool.server_reset_query;
@@ -1180,6 +1195,12 @@ void client_session::release_server() {
   }
   release_asked_ = false;
   quiet_since_ = steady_clock::now();
+  if (on_primary_) {
+    // Whatever this transaction wrote is now committed (or was rolled back: erring safe).
+    wrote_at_ = quiet_since_;
+    must_see_.reset();
+    on_primary_ = false;
+  }
   pool_->release(std::move(server_));
   wake();
 }

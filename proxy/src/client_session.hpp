@@ -15,6 +15,7 @@
 #include "io.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
+#include "pgsteer/protocol/lsn.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "pgsteer/protocol/startup.hpp"
 #include "router.hpp"
@@ -133,6 +134,13 @@ class client_session {
   bool server_lost_ = false;         // discard server_ once that read is over
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
+  // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
+  // replicas that replayed past must_see_, the primary's position in the first snapshot asked
+  // after that moment (until then, to the primary).
+  bool tracks_writes_ = false;
+  bool on_primary_ = false;
+  std::optional<steady_clock::time_point> wrote_at_;
+  std::optional<protocol::lsn> must_see_;
   bool may_reset_ = false;          // the running request may RESET/DISCARD session settings
   bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;

@@ -35,12 +35,17 @@ target route_for(config::route route, const p::classification* first, bool sessi
 backend_choice choose_backend(const topology& topology, target want, bool fall_back,
                               const std::vector<config::backend>& backends,
                               const std::vector<std::size_t>& excluded,
+                              std::optional<protocol::lsn> must_see,
                               const std::function<std::size_t(std::size_t)>& load,
                               const std::function<std::uint64_t(std::uint64_t)>& random) {
   backend_choice choice;
   std::vector<std::size_t> candidates;
   for (auto k : topology.readable) {
-    if (std::find(excluded.begin(), excluded.end(), k) == excluded.end()) candidates.push_back(k);
+    if (std::find(excluded.begin(), excluded.end(), k) != excluded.end()) continue;
+    if (must_see && (k >= topology.backends.size() || topology.backends[k].position < *must_see)) {
+      continue;
+    }
+    candidates.push_back(k);
   }
   if (want == target::replica && !candidates.empty()) {
     // Two candidates drawn by weight; the one with fewer leased servers per unit of weight wins.

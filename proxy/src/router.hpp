@@ -12,6 +12,7 @@
 
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/classifier.hpp"
+#include "pgsteer/protocol/lsn.hpp"
 #include "topology.hpp"
 
 namespace pgsteer::proxy {
@@ -34,10 +35,12 @@ struct backend_choice {
 // loaded of two picked at random by weight (`load(k)`: servers leased on backend k by this
 // worker). With no eligible replica a read falls back to the primary when `fall_back` is set.
 // `random` gives uniform numbers in [0, bound).
-// Replicas in `excluded` (found unreachable just now) are skipped.
+// Replicas in `excluded` (found unreachable just now) are skipped, and so are replicas that have
+// not replayed up to `must_see` (read-your-writes).
 backend_choice choose_backend(const topology& topology, target want, bool fall_back,
                               const std::vector<config::backend>& backends,
                               const std::vector<std::size_t>& excluded,
+                              std::optional<protocol::lsn> must_see,
                               const std::function<std::size_t(std::size_t)>& load,
                               const std::function<std::uint64_t(std::uint64_t)>& random);
 

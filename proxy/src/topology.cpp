@@ -41,7 +41,8 @@ const char* to_string(backend_role role) {
 
 namespace {
 
-// One row: in recovery?, WAL position (replay on a replica, current on a primary), timeline as 8
+// One row: in recovery?, WAL position (replay on a replica; on a primary the insert position, which
+// is past every committed record even with synchronous_commit off), timeline as 8
 // hex digits, seconds since the last replayed commit (NULL before the first one). Recovery is
 // read once (a materialized CTE), so a promotion during the statement cannot mix the branches.
 // A primary's timeline comes from its current WAL file name: pg_control_checkpoint() keeps the
@@ -51,7 +52,7 @@ namespace {
 constexpr std::string_view health_query =
     "with s as materialized (select pg_is_in_recovery() as in_recovery) "
     "select in_recovery, "
-    "case when in_recovery then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end, "
+    "case when in_recovery then pg_last_wal_replay_lsn() else pg_current_wal_insert_lsn() end, "
     "case when in_recovery "
     "then lpad(to_hex((select timeline_id from pg_control_checkpoint())), 8, '0') "
     "else substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) end, "
@@ -183,7 +184,7 @@ struct topology_monitor::impl {
   awaitable<probe_result> ask(std::size_t i);
   awaitable<probe_result> probe(std::size_t i);
   awaitable<std::vector<probe_result>> probe_all();
-  void apply(const std::vector<probe_result>& results);
+  void apply(const std::vector<probe_result>& results, steady_clock::time_point asked_at);
   // Rounds until stop(): probe every backend, publish, wait for the rest of the interval.
   static awaitable<void> run(std::shared_ptr<impl> self);
 };
@@ -344,10 +345,12 @@ void log_changes(const topology& t, const topology* before) {
 
 }  // namespace
 
-void topology_monitor::impl::apply(const std::vector<probe_result>& results) {
+void topology_monitor::impl::apply(const std::vector<probe_result>& results,
+                                   steady_clock::time_point asked_at) {
   const auto& cfg = shared.cfg();
   auto next = std::make_shared<topology>();
   next->version = current ? current->version + 1 : 1;
+  next->asked_at = asked_at;
   std::vector<std::optional<double>> replay_age(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
@@ -447,7 +450,7 @@ awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
     const auto round_start = steady_clock::now();
     auto results = co_await self->probe_all();
     if (self->stopped) break;
-    self->apply(results);
+    self->apply(results, round_start);
     timer.expires_at(round_start + interval);
     auto [ec] = co_await timer.async_wait(use_tuple);
     (void)ec;

@@ -52,6 +52,8 @@ struct topology {
   std::vector<backend_state> backends;  // the order of config.backends
   std::optional<std::size_t> primary;   // index of the writable backend, if any
   std::vector<std::size_t> readable;    // indexes of replicas eligible for reads
+  // When this round's questions were sent: every position in it is at least that recent.
+  steady_clock::time_point asked_at{};
 };
 
 // Polls every backend each health.interval over one persistent connection per backend, logged

@@ -132,20 +132,21 @@ server_pool& worker::pool(const config::database& db, const config::user& user,
 
 awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_backend(
     const config::database& db, const config::user& user, target want,
-    const std::vector<std::size_t>& excluded) {
+    const std::vector<std::size_t>& excluded, std::optional<protocol::lsn> must_see) {
   const auto& cfg = shared_.cfg();
   const auto deadline = steady_clock::now() + cfg.failover.wait_timeout;
   auto load = [&](std::size_t k) { return pool(db, user, k).leased(); };
   auto random = [&](std::uint64_t bound) {
     return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random_);
   };
+  // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
+  const bool fall_back = cfg.routing.reads_fall_back_to_primary || must_see.has_value();
   for (;;) {
     if (topology_) {
-      const auto choice =
-          proxy::choose_backend(*topology_, want, cfg.routing.reads_fall_back_to_primary,
-                                cfg.backends, excluded, load, random);
+      const auto choice = proxy::choose_backend(*topology_, want, fall_back, cfg.backends, excluded,
+                                                must_see, load, random);
       if (choice.backend) co_return *choice.backend;
-      if (want == target::replica && !cfg.routing.reads_fall_back_to_primary) {
+      if (want == target::replica && !fall_back) {
         protocol::error_fields e;
         e.code = std::string(protocol::sqlstate::cannot_connect_now);
         e.message = "no replica is eligible for reads";

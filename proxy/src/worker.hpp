@@ -66,7 +66,8 @@ class worker {
   // failover.wait_timeout for one; a read with no eligible replica and no fallback fails at once.
   awaitable<std::variant<std::size_t, protocol::error_fields>> choose_backend(
       const config::database& db, const config::user& user, target want,
-      const std::vector<std::size_t>& excluded = {});
+      const std::vector<std::size_t>& excluded = {},
+      std::optional<protocol::lsn> must_see = std::nullopt);
   // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
   // primary and closes idle servers on backends that can no longer serve their role.
   void set_topology(std::shared_ptr<const topology> snapshot);

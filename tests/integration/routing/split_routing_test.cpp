@@ -4,8 +4,10 @@
 
 #include <libpq-fe.h>
 
+#include <chrono>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "cluster.hpp"
 #include "pg.hpp"
@@ -116,4 +118,45 @@ TEST_CASE("split: named prepared statements route by their text", "[routing]") {
     PQclear(res);
   }
   CHECK(ports == replicas);
+}
+
+TEST_CASE("read_your_writes: a client's next read sees its write even when replicas lag",
+          "[routing]") {
+  cluster c;
+  pgsteer_options options;
+  options.health_interval = "100ms";
+  options.workers = 1;
+  // Lag limits out of the way: only read-your-writes keeps reads off the stale replicas.
+  options.extra_yaml =
+      "routing:\n  consistency: read_your_writes\n  max_lag_bytes: 1GB\n  max_lag_seconds: 1h\n";
+  pgsteer_process proxy(c, options);
+  pg::connection admin(c.app_conninfo(0));
+  admin.exec("create table ryw (id int primary key)");
+  c.wait_caught_up();
+  pg::connection client(proxy.conninfo("app"));
+  pg::connection other(proxy.conninfo("app"));
+  const std::set<int> replicas{c.port(1), c.port(2)};
+
+  c.pause_replay(1);
+  c.pause_replay(2);
+  int missed = 0;
+  for (int i = 0; i < 1000; ++i) {
+    client.exec("insert into ryw values (" + std::to_string(i) + ")");
+    if (client.scalar("select count(*) from ryw where id = " + std::to_string(i)) != "1") ++missed;
+  }
+  CHECK(missed == 0);
+  // A client that wrote nothing still reads from the (stale) replicas.
+  CHECK(replicas.count(std::stoi(other.scalar("select inet_server_port()"))) == 1);
+
+  c.resume_replay(1);
+  c.resume_replay(2);
+  c.wait_caught_up();
+  // Once the replicas have replayed the writes, this client's reads go back to them.
+  std::set<int> ports;
+  for (int i = 0; i < 100 && ports.empty(); ++i) {
+    const int port = std::stoi(client.scalar("select inet_server_port()"));
+    if (replicas.count(port)) ports.insert(port);
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  CHECK_FALSE(ports.empty());
 }
