@@ -186,7 +186,7 @@ awaitable<p::error_fields> log_in(shared_state& shared, server_connection& serve
 
 awaitable<login_result> connect_and_log_in(shared_state& shared, const config::backend& backend,
                                            const std::string& dbname, const std::string& user,
-                                           std::uint64_t id) {
+                                           std::uint64_t id, const std::string& application_name) {
   auto executor = co_await asio::this_coro::executor;
   tcp::resolver resolver(executor);
   auto [rec, endpoints] =
@@ -208,7 +208,12 @@ awaitable<login_result> connect_and_log_in(shared_state& shared, const config::b
   socket.non_blocking(true);
   auto server = std::make_unique<server_connection>(std::move(socket), backend, id);
   std::string startup;
-  p::write_startup_message(startup, {{"user", user}, {"database", dbname}});
+  if (application_name.empty()) {
+    p::write_startup_message(startup, {{"user", user}, {"database", dbname}});
+  } else {
+    p::write_startup_message(
+        startup, {{"user", user}, {"database", dbname}, {"application_name", application_name}});
+  }
   if (auto ec = co_await write_all(server->socket, startup); ec) {
     co_return login_result{
         nullptr, failure("could not send the startup message to backend \"" + backend.name + "\"",
@@ -224,9 +229,10 @@ awaitable<login_result> connect_and_log_in(shared_state& shared, const config::b
 
 awaitable<login_result> connect_server(shared_state& shared, const config::backend& backend,
                                        const std::string& dbname, const std::string& user,
-                                       std::uint64_t id) {
-  auto [done, result] = co_await with_timeout(connect_and_log_in(shared, backend, dbname, user, id),
-                                              shared.cfg().pool.server_connect_timeout);
+                                       std::uint64_t id, const std::string& application_name) {
+  auto [done, result] =
+      co_await with_timeout(connect_and_log_in(shared, backend, dbname, user, id, application_name),
+                            shared.cfg().pool.server_connect_timeout);
   if (!done) {
     result.error = failure("timed out connecting to backend \"" + backend.name + "\"");
   }

@@ -73,9 +73,10 @@ struct login_result {
 // Connects to `backend` and logs in as `user` to `dbname`: TCP, StartupMessage, the
 // authentication the server asks for (SCRAM-SHA-256, md5, cleartext), then every ParameterStatus
 // up to the first ReadyForQuery. Bounded by pool.server_connect_timeout.
+// `application_name`, when not empty, is sent in the StartupMessage (what pg_stat_activity shows).
 awaitable<login_result> connect_server(shared_state& shared, const config::backend& backend,
                                        const std::string& dbname, const std::string& user,
-                                       std::uint64_t id);
+                                       std::uint64_t id, const std::string& application_name = {});
 
 // Parameters a server reports that describe the server, not the session: never synced.
 bool is_server_property(std::string_view parameter);

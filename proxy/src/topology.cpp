@@ -41,18 +41,22 @@ const char* to_string(backend_role role) {
 
 namespace {
 
-// One row: in recovery?, WAL position (replay on a replica; on a primary the insert position, which
-// is past every committed record even with synchronous_commit off), timeline as 8
+// One row: in recovery?, WAL position (replay on a replica, current write position on a primary:
+// the insert position would sit a page header ahead of any replica on a quiet primary, so
+// replicas would never look caught up), timeline as 8
 // hex digits, seconds since the last replayed commit (NULL before the first one). Recovery is
 // read once (a materialized CTE), so a promotion during the statement cannot mix the branches.
 // A primary's timeline comes from its current WAL file name: pg_control_checkpoint() keeps the
 // old timeline until the end-of-recovery checkpoint, which PostgreSQL spreads out after a
 // promotion. pg_walfile_name() refuses to run in recovery, so a replica reports the timeline of
 // its last restartpoint (received_tli in pg_stat_wal_receiver is hidden from unprivileged users).
+// What pg_stat_activity shows for the monitor's connections.
+const std::string monitor_name = "pgsteer health check";
+
 constexpr std::string_view health_query =
     "with s as materialized (select pg_is_in_recovery() as in_recovery) "
     "select in_recovery, "
-    "case when in_recovery then pg_last_wal_replay_lsn() else pg_current_wal_insert_lsn() end, "
+    "case when in_recovery then pg_last_wal_replay_lsn() else pg_current_wal_lsn() end, "
     "case when in_recovery "
     "then lpad(to_hex((select timeline_id from pg_control_checkpoint())), 8, '0') "
     "else substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8) end, "
@@ -203,7 +207,7 @@ awaitable<probe_result> topology_monitor::impl::ask(std::size_t i) {
         co_return r;
       }
       auto login = co_await connect_server(shared, backend, dbname, user,
-                                           shared.next_server_id.fetch_add(1));
+                                           shared.next_server_id.fetch_add(1), monitor_name);
       if (!login.connection) {
         r.error = describe(login.error);
         co_return r;

@@ -2,6 +2,8 @@
 // fork/execs it with output to a log file, waits for its port, and stops it however the test ends.
 #include "pgsteer_process.hpp"
 
+#include "pg.hpp"
+
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
@@ -286,6 +288,19 @@ std::vector<int> pgsteer_process::server_ports(int backend_port) const {
     }
   }
   return out;
+}
+
+int pgsteer_process::pooled_servers(const cluster& backends, int node) const {
+  const auto ports = server_ports(backends.port(node));
+  if (ports.empty()) return 0;
+  std::string list;
+  for (const int p : ports) list += (list.empty() ? "" : ",") + std::to_string(p);
+  pg::connection super(backends.super_conninfo(node, "app"));
+  return std::stoi(super.scalar(
+      "select count(*) from pg_stat_activity where datname = 'app' and usename = 'app' "
+      "and backend_type = 'client backend' and client_addr = '127.0.0.1' "
+      "and application_name <> 'pgsteer health check' and client_port in (" +
+      list + ")"));
 }
 
 command_result run_command(const std::vector<std::string>& argv, const std::string& input,

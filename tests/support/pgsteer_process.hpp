@@ -57,6 +57,9 @@ class pgsteer_process {
   // Local ports of pgsteer's established TCP connections to 127.0.0.1:`backend_port`, i.e. the
   // client_port values its server connections show in pg_stat_activity.
   std::vector<int> server_ports(int backend_port) const;
+  // pgsteer's pooled server connections on `node` (database app, user app), as PostgreSQL's
+  // pg_stat_activity shows them: the health monitor's own connection is not one of them.
+  int pooled_servers(const cluster& backends, int node) const;
 
   // The logs of every pgsteer this test process started and has not stopped, each under a
   // header line: for printing when an assertion fails.

@@ -1,5 +1,6 @@
 // Server connections come and go as pool.min_idle, pool.server_idle_timeout and
-// pool.server_lifetime say, seen from PostgreSQL's side (pgsteer's connections to the primary).
+// pool.server_lifetime say, seen from PostgreSQL's side (pgsteer's pooled connections to the
+// primary).
 #include <catch2/catch.hpp>
 
 #include <chrono>
@@ -39,11 +40,11 @@ TEST_CASE("pool.min_idle keeps idle server connections open", "[proxy]") {
   pgsteer_process proxy(c, options);
   pg::connection client(proxy.conninfo("app_rw"));  // the pool exists once a client used it
   CHECK(client.scalar("select 1") == "1");
-  CHECK(eventually([&] { return proxy.server_ports(c.port(0)).size() == 3; }));
-  INFO(proxy.server_ports(c.port(0)).size() << " server connections");
+  CHECK(eventually([&] { return proxy.pooled_servers(c, 0) == 3; }));
+  INFO(proxy.pooled_servers(c, 0) << " server connections");
   // Never more than asked for while nobody needs them.
   std::this_thread::sleep_for(std::chrono::milliseconds(1500));
-  CHECK(proxy.server_ports(c.port(0)).size() == 3);
+  CHECK(proxy.pooled_servers(c, 0) == 3);
 }
 
 TEST_CASE("pool.server_idle_timeout closes idle server connections", "[proxy]") {
@@ -54,8 +55,8 @@ TEST_CASE("pool.server_idle_timeout closes idle server connections", "[proxy]") 
   pgsteer_process proxy(c, options);
   pg::connection client(proxy.conninfo("app_rw"));
   CHECK(client.scalar("select 1") == "1");
-  CHECK(proxy.server_ports(c.port(0)).size() == 1);
-  CHECK(eventually([&] { return proxy.server_ports(c.port(0)).empty(); }));
+  CHECK(proxy.pooled_servers(c, 0) == 1);
+  CHECK(eventually([&] { return proxy.pooled_servers(c, 0) == 0; }));
   // The client did not notice: its next query gets a new server.
   CHECK(client.scalar("select 2") == "2");
 }
