@@ -683,7 +683,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     std::optional<p::classification> c;
     if ((type == p::frontend::query || type == p::frontend::parse) &&
         (split || mode_ == p::pool_mode::statement)) {
-      c = p::classify(sql, shared_.functions());
+      c = p::classify(sql, functions());
     }
     if (mode_ == p::pool_mode::statement && c) {
       if (c->first == p::statement_type::begin && !c->multi_statement) {
@@ -865,6 +865,11 @@ void client_session::ensure_prepared(std::uint64_t id) {
   inject(p::frontend::parse, out, parse_tag(id, false));
 }
 
+const p::function_policy& client_session::functions() const {
+  const auto* topology = worker_.current_topology();
+  return topology && topology->functions ? *topology->functions : shared_.functions();
+}
+
 target client_session::target_for(char type, std::string_view body,
                                   const p::classification* sql) const {
   const bool session = mode_ == p::pool_mode::session;
@@ -883,7 +888,7 @@ target client_session::target_for(char type, std::string_view body,
   }
   if (!name.empty()) {
     if (auto it = statements_.find(name); it != statements_.end()) {
-      const auto c = p::classify(worker_.statement(it->second).query, shared_.functions());
+      const auto c = p::classify(worker_.statement(it->second).query, functions());
       return route_for(db_->route_mode, &c, false);
     }
   }

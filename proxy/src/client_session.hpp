@@ -75,6 +75,8 @@ class client_session {
   awaitable<bool> attach_server(target want, bool at_login = false);
   // Where the transaction this message begins goes.
   target target_for(char type, std::string_view body, const protocol::classification* sql) const;
+  // The classifier's write functions: the monitor's (with the catalog's VOLATILE ones) once known.
+  const protocol::function_policy& functions() const;
   // Sends what is queued for the server and reads its replies until it owes none (login only,
   // before the relay runs).
   awaitable<bool> exchange_with_server();

@@ -160,6 +160,41 @@ awaitable<query_outcome> run_health_query(server_connection& server, probe_resul
   }
 }
 
+// Runs `sql` and returns the first column of every row; nothing when it failed or the
+// connection broke (the caller drops the connection then).
+awaitable<std::optional<std::vector<std::string>>> run_list_query(server_connection& server,
+                                                                  std::string_view sql) {
+  std::string out;
+  p::write_query(out, sql);
+  if (auto ec = co_await write_all(server.socket, out); ec) co_return std::nullopt;
+  std::vector<std::string> names;
+  bool failed = false;
+  for (;;) {
+    const auto frame = p::next_frame(server.input.view(), max_reply_message);
+    if (frame.status == p::frame_status::need_more) {
+      if (auto ec = co_await read_more(server.socket, server.input); ec) co_return std::nullopt;
+      continue;
+    }
+    if (frame.status != p::frame_status::complete) co_return std::nullopt;
+    if (frame.type == p::backend::data_row) {
+      const auto row = p::parse_data_row(frame.body);
+      if (row && !row->empty() && (*row)[0]) names.emplace_back(*(*row)[0]);
+    } else if (frame.type == p::backend::error_response) {
+      failed = true;
+    } else if (frame.type == p::backend::ready_for_query) {
+      server.input.consume(frame.size);
+      if (failed) co_return std::nullopt;
+      co_return names;
+    }
+    server.input.consume(frame.size);
+  }
+}
+
+// Functions the catalog marks VOLATILE: called in a SELECT, they may write (classifier.hpp).
+constexpr std::string_view volatile_functions_query =
+    "select distinct proname::text from pg_catalog.pg_proc where provolatile = 'v'";
+constexpr auto functions_refresh = std::chrono::minutes(1);
+
 }  // namespace
 
 // Shared between the monitor object and its coroutines, so that stop() may be called during a
@@ -181,6 +216,8 @@ struct topology_monitor::impl {
   // One persistent connection per backend (null: connect at the next round).
   std::vector<std::unique_ptr<server_connection>> connections;
   std::shared_ptr<const topology> current;
+  std::shared_ptr<const p::function_policy> functions;
+  steady_clock::time_point functions_loaded{};
   asio::cancellation_signal stop_signal;
   bool started = false;
   bool stopped = false;
@@ -189,6 +226,8 @@ struct topology_monitor::impl {
   awaitable<probe_result> probe(std::size_t i);
   awaitable<std::vector<probe_result>> probe_all();
   void apply(const std::vector<probe_result>& results, steady_clock::time_point asked_at);
+  // Loads the primary's VOLATILE function names when they are missing or a minute old.
+  awaitable<void> refresh_functions();
   // Rounds until stop(): probe every backend, publish, wait for the rest of the interval.
   static awaitable<void> run(std::shared_ptr<impl> self);
 };
@@ -355,6 +394,7 @@ void topology_monitor::impl::apply(const std::vector<probe_result>& results,
   auto next = std::make_shared<topology>();
   next->version = current ? current->version + 1 : 1;
   next->asked_at = asked_at;
+  next->functions = functions;
   std::vector<std::optional<double>> replay_age(results.size());
   for (std::size_t i = 0; i < results.size(); ++i) {
     const auto& r = results[i];
@@ -447,6 +487,35 @@ std::shared_ptr<const topology> topology_monitor::current() const {
   return impl_->current;
 }
 
+awaitable<void> topology_monitor::impl::refresh_functions() {
+  if (!current || !current->primary) co_return;
+  const auto now = steady_clock::now();
+  if (functions && now - functions_loaded < functions_refresh) co_return;
+  auto& connection = connections[*current->primary];
+  if (!connection) co_return;
+  auto [done, names] = co_await with_timeout(run_list_query(*connection, volatile_functions_query),
+                                             shared.cfg().health.timeout);
+  if (!done || !names) {
+    connection.reset();  // what it says next is unknown; the next round reconnects
+    spdlog::warn("could not load the VOLATILE functions from {}",
+                 current->backends[*current->primary].name);
+    co_return;
+  }
+  auto policy = std::make_shared<p::function_policy>(shared.functions());
+  const auto count = names->size();
+  policy->set_volatile_functions(std::move(*names));
+  const bool first = !functions;
+  functions = std::move(policy);
+  functions_loaded = now;
+  // Workers get the new list now, not a round later.
+  auto next = std::make_shared<topology>(*current);
+  next->version = current->version + 1;
+  next->functions = functions;
+  current = std::move(next);
+  if (publish) publish(current);
+  if (first) spdlog::info("loaded {} VOLATILE function names for routing", count);
+}
+
 awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
   const auto interval = self->shared.cfg().health.interval;
@@ -455,6 +524,8 @@ awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
     auto results = co_await self->probe_all();
     if (self->stopped) break;
     self->apply(results, round_start);
+    co_await self->refresh_functions();
+    if (self->stopped) break;
     timer.expires_at(round_start + interval);
     auto [ec] = co_await timer.async_wait(use_tuple);
     (void)ec;

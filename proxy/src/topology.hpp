@@ -13,6 +13,7 @@
 
 #include "io.hpp"
 #include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/lsn.hpp"
 
 namespace pgsteer::proxy {
@@ -54,6 +55,10 @@ struct topology {
   std::vector<std::size_t> readable;    // indexes of replicas eligible for reads
   // When this round's questions were sent: every position in it is at least that recent.
   steady_clock::time_point asked_at{};
+  // The write functions for the classifier: the built-in list, routing.write_functions and the
+  // names of the primary's VOLATILE functions (loaded once a primary is known, refreshed every
+  // minute). Null until first loaded: shared_state::functions() applies then.
+  std::shared_ptr<const protocol::function_policy> functions;
 };
 
 // Polls every backend each health.interval over one persistent connection per backend, logged

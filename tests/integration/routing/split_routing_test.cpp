@@ -160,3 +160,36 @@ TEST_CASE("read_your_writes: a client's next read sees its write even when repli
   }
   CHECK_FALSE(ports.empty());
 }
+
+TEST_CASE(
+    "split: a SELECT calling a user-defined VOLATILE function that writes runs on the primary",
+    "[routing]") {
+  auto& c = cluster::shared();
+  pg::connection admin(c.app_conninfo(0));
+  admin.exec("create table if not exists audit_log (at timestamptz default now())");
+  admin.exec(
+      "create or replace function audit_touch() returns int language sql volatile as "
+      "$$ insert into audit_log default values returning 1 $$");
+  admin.exec(
+      "create or replace function audit_count() returns bigint language sql stable as "
+      "$$ select count(*) from audit_log $$");
+  c.wait_caught_up();
+  pgsteer_process proxy(c);
+  // The monitor loads the catalog's VOLATILE functions once it knows the primary.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (proxy.log().find("VOLATILE function names") == std::string::npos &&
+         std::chrono::steady_clock::now() < give_up) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  REQUIRE(proxy.log().find("VOLATILE function names") != std::string::npos);
+
+  pg::connection client(proxy.conninfo("app"));
+  const std::set<int> replicas{c.port(1), c.port(2)};
+  // A replica would refuse the insert ("cannot execute INSERT in a read-only transaction").
+  for (int i = 0; i < 10; ++i) {
+    CHECK(client.scalar("select audit_touch() + inet_server_port() * 0") == "1");
+  }
+  CHECK(port_of(client, "select inet_server_port() from (select audit_touch()) t") == c.port(0));
+  // A STABLE function stays a read.
+  CHECK(replicas.count(port_of(client, "select inet_server_port() + audit_count() * 0")) == 1);
+}
