@@ -146,3 +146,30 @@ TEST_CASE("a stopped replica causes no failed reads", "[routing]") {
   INFO(error);
   CHECK(failed == 0);
 }
+
+TEST_CASE("split brain: with two writable nodes, writes go only to the higher timeline",
+          "[routing][failover]") {
+  cluster c;
+  pgsteer_options options;
+  options.health_interval = "250ms";
+  options.workers = 1;
+  pgsteer_process proxy(c, options);
+  pg::connection writer(proxy.conninfo("app_rw"));
+  CHECK(writer.scalar("select inet_server_port()") == std::to_string(c.port(0)));
+
+  // Replica 1 is promoted while node 0 still runs: both accept writes now.
+  c.promote(1);
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
+  std::string port;
+  while (std::chrono::steady_clock::now() < give_up) {
+    port = writer.scalar("select inet_server_port()");
+    if (port == std::to_string(c.port(1))) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  CHECK(port == std::to_string(c.port(1)));
+  // From then on, nothing goes to the fenced old primary.
+  for (int i = 0; i < 50; ++i) {
+    CHECK(writer.scalar("select inet_server_port()") == std::to_string(c.port(1)));
+  }
+  CHECK(proxy.log().find("fenced") != std::string::npos);
+}
