@@ -294,7 +294,10 @@ int pgsteer_process::pooled_servers(const cluster& backends, int node) const {
   const auto ports = server_ports(backends.port(node));
   if (ports.empty()) return 0;
   std::string list;
-  for (const int p : ports) list += (list.empty() ? "" : ",") + std::to_string(p);
+  for (const int p : ports) {
+    if (!list.empty()) list += ',';
+    list += std::to_string(p);
+  }
   pg::connection super(backends.super_conninfo(node, "app"));
   return std::stoi(super.scalar(
       "select count(*) from pg_stat_activity where datname = 'app' and usename = 'app' "
