@@ -79,6 +79,12 @@ bool may_reset_settings(std::string_view sql) {
   return false;
 }
 
+// Why reading a server failed, for lose_server().
+std::string backend_read_failure(const error_code& ec) {
+  return ec == asio::error::eof ? "the backend closed the connection"
+                                : "the backend connection failed: " + ec.message();
+}
+
 const char* method_name(config::auth_method m) {
   switch (m) {
     case config::auth_method::scram_sha_256:
@@ -294,7 +300,7 @@ void client_session::apply_startup_parameters(const p::startup_packet& packet) {
 // The client's startup settings as PostgreSQL holds them: checked by a server, and spelled the
 // way a server reports them. A pool learns each value once; until then a server checks it, and a
 // value it refuses ends the login as it would on a direct connection.
-awaitable<bool> client_session::settle_startup_parameters() {
+awaitable<bool> client_session::settle_startup_parameters(target login_target) {
   bool known = pool_->has_defaults();
   for (const auto& [name, value] : parameters_) {
     if (name != "application_name" && !pool_->canonical(name, value)) known = false;
@@ -308,7 +314,6 @@ awaitable<bool> client_session::settle_startup_parameters() {
     parameter_map observed;
     observed_parameters_ = &observed;
     own_error_.reset();
-    const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
     const bool ok = co_await attach_server(login_target, true) && co_await exchange_with_server();
     observed_parameters_ = nullptr;
     if (!ok) co_return false;
@@ -392,9 +397,9 @@ awaitable<bool> client_session::start_up() {
   user_config_ = user;
   tracks_writes_ = cfg.routing.consistency_mode == config::consistency::read_your_writes &&
                    db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
+  // The pool of the backend this client's first transaction would use learns its settings.
+  const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
   {
-    // The pool of the backend this client's first transaction would use learns its settings.
-    const target login_target = route_for(db_->route_mode, nullptr, mode_ == p::pool_mode::session);
     auto chosen = co_await worker_.choose_backend(*db_, *user, login_target);
     if (auto* error = std::get_if<p::error_fields>(&chosen)) {
       error->severity = "FATAL";
@@ -405,7 +410,7 @@ awaitable<bool> client_session::start_up() {
     pool_ = &worker_.pool(*db_, *user, std::get<std::size_t>(chosen));
   }
   apply_startup_parameters(packet);
-  if (!co_await settle_startup_parameters()) co_return false;
+  if (!co_await settle_startup_parameters(login_target)) co_return false;
   process_id_ = worker_.register_session(*this);
   registered_ = true;
   std::string out;
@@ -907,15 +912,18 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
       want = target::primary;  // no snapshot is known to include the write yet
     }
   }
+  // At login the client is refused (FATAL); later it gets an ERROR and keeps its connection.
+  auto refuse = [&](p::error_fields& error, const char* what) {
+    error.severity = at_login ? "FATAL" : "ERROR";
+    if (at_login) close(std::string(what) + ": " + error.message);
+    send_error(error);
+  };
   acquire_result lease;
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
-    // At login the client is refused (FATAL); later it gets an ERROR and keeps its connection.
     if (auto* error = std::get_if<p::error_fields>(&chosen)) {
-      error->severity = at_login ? "FATAL" : "ERROR";
-      if (at_login) close("no backend: " + error->message);
-      send_error(*error);
+      refuse(*error, "no backend");
       co_return false;
     }
     if (closing_) co_return false;
@@ -930,9 +938,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
       unreachable.push_back(backend);
       continue;
     }
-    lease.error.severity = at_login ? "FATAL" : "ERROR";
-    if (at_login) close("no server: " + lease.error.message);
-    send_error(lease.error);
+    refuse(lease.error, "no server");
     co_return false;
   }
   if (closing_) {
@@ -990,8 +996,7 @@ awaitable<bool> client_session::exchange_with_server() {
     }
     if (server_->replies.empty()) co_return true;
     if (const auto ec = co_await read_more(server_->socket, server_->input, read_chunk); ec) {
-      lose_server(ec == asio::error::eof ? "the backend closed the connection"
-                                         : "the backend connection failed: " + ec.message());
+      lose_server(backend_read_failure(ec));
       break;
     }
     process_server_messages(*server_);
@@ -1084,8 +1089,7 @@ awaitable<void> client_session::server_to_client() {
       continue;
     }
     if (n == 0) {
-      lose_server(ec == asio::error::eof ? "the backend closed the connection"
-                                         : "the backend connection failed: " + ec.message());
+      lose_server(backend_read_failure(ec));
       continue;
     }
     process_server_messages(server);

@@ -62,7 +62,8 @@ class client_session {
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
   void apply_startup_parameters(const protocol::startup_packet& packet);
-  awaitable<bool> settle_startup_parameters();
+  // `login_target`: where this client's first transaction would go (its pool learns the settings).
+  awaitable<bool> settle_startup_parameters(target login_target);
 
   // Relaying: client -> server, and server -> client, run together.
   awaitable<void> client_to_server();

@@ -32,50 +32,47 @@ target route_for(config::route route, const p::classification* first, bool sessi
   return first->kind == p::sql_kind::read ? target::replica : target::primary;
 }
 
-backend_choice choose_backend(const topology& topology, target want, bool fall_back,
-                              const std::vector<config::backend>& backends,
-                              const std::vector<std::size_t>& excluded,
-                              std::optional<protocol::lsn> must_see,
-                              const std::function<std::size_t(std::size_t)>& load,
-                              const std::function<std::uint64_t(std::uint64_t)>& random) {
-  backend_choice choice;
-  std::vector<std::size_t> candidates;
-  for (auto k : topology.readable) {
-    if (std::find(excluded.begin(), excluded.end(), k) != excluded.end()) continue;
-    if (must_see && (k >= topology.backends.size() || topology.backends[k].position < *must_see)) {
-      continue;
-    }
-    candidates.push_back(k);
-  }
-  if (want == target::replica && !candidates.empty()) {
-    // Two candidates drawn by weight; the one with fewer leased servers per unit of weight wins.
-    std::uint64_t total = 0;
-    for (auto k : candidates) total += k < backends.size() ? backends[k].weight : 1;
-    auto draw = [&] {
-      std::uint64_t r = total == 0 ? 0 : random(total);
-      for (auto k : candidates) {
-        const std::uint64_t w = k < backends.size() ? backends[k].weight : 1;
-        if (r < w) return k;
-        r -= w;
-      }
-      return candidates.back();
-    };
-    const std::size_t a = draw();
-    const std::size_t b = draw();
-    auto cost = [&](std::size_t k) {
-      const std::uint64_t w =
-          k < backends.size() && backends[k].weight > 0 ? backends[k].weight : 1;
-      return static_cast<double>(load(k)) / static_cast<double>(w);
-    };
-    choice.backend = cost(b) < cost(a) ? b : a;
-    return choice;
-  }
+std::optional<std::size_t> choose_backend(
+    const topology& topology, target want, bool fall_back,
+    const std::vector<config::backend>& backends, const std::vector<std::size_t>& excluded,
+    std::optional<protocol::lsn> must_see, const std::function<std::size_t(std::size_t)>& load,
+    const std::function<std::uint64_t(std::uint64_t)>& random) {
   if (want == target::replica) {
-    if (!fall_back) return choice;
-    choice.fell_back = true;
+    std::vector<std::size_t> candidates;
+    for (auto k : topology.readable) {
+      if (std::find(excluded.begin(), excluded.end(), k) != excluded.end()) continue;
+      if (must_see &&
+          (k >= topology.backends.size() || topology.backends[k].position < *must_see)) {
+        continue;
+      }
+      candidates.push_back(k);
+    }
+    if (!candidates.empty()) {
+      // Two candidates drawn by weight; the one with fewer leased servers per unit of weight
+      // wins. (The configuration keeps weights in 1..1000.)
+      auto weight = [&](std::size_t k) -> std::uint64_t {
+        return k < backends.size() ? backends[k].weight : 1;
+      };
+      std::uint64_t total = 0;
+      for (auto k : candidates) total += weight(k);
+      auto draw = [&] {
+        std::uint64_t r = random(total);
+        for (auto k : candidates) {
+          if (r < weight(k)) return k;
+          r -= weight(k);
+        }
+        return candidates.back();
+      };
+      const std::size_t a = draw();
+      const std::size_t b = draw();
+      auto cost = [&](std::size_t k) {
+        return static_cast<double>(load(k)) / static_cast<double>(weight(k));
+      };
+      return cost(b) < cost(a) ? b : a;
+    }
+    if (!fall_back) return std::nullopt;
   }
-  choice.backend = topology.primary;
-  return choice;
+  return topology.primary;
 }
 
 }  // namespace pgsteer::proxy

@@ -26,22 +26,17 @@ const char* to_string(target t);
 // pooling binds a whole session: `split` then means the primary.
 target route_for(config::route route, const protocol::classification* first, bool session_mode);
 
-struct backend_choice {
-  std::optional<std::size_t> backend;  // index in config.backends; none: nothing can serve it now
-  bool fell_back = false;              // a read went to the primary: no replica was eligible
-};
-
-// Picks a backend for `want` in `topology`: the primary, or among eligible replicas the less
+// Picks a backend (index in config.backends) for `want` in `topology`, or none when nothing can
+// serve it now: the primary, or among eligible replicas the less
 // loaded of two picked at random by weight (`load(k)`: servers leased on backend k by this
 // worker). With no eligible replica a read falls back to the primary when `fall_back` is set.
 // `random` gives uniform numbers in [0, bound).
 // Replicas in `excluded` (found unreachable just now) are skipped, and so are replicas that have
 // not replayed up to `must_see` (read-your-writes).
-backend_choice choose_backend(const topology& topology, target want, bool fall_back,
-                              const std::vector<config::backend>& backends,
-                              const std::vector<std::size_t>& excluded,
-                              std::optional<protocol::lsn> must_see,
-                              const std::function<std::size_t(std::size_t)>& load,
-                              const std::function<std::uint64_t(std::uint64_t)>& random);
+std::optional<std::size_t> choose_backend(
+    const topology& topology, target want, bool fall_back,
+    const std::vector<config::backend>& backends, const std::vector<std::size_t>& excluded,
+    std::optional<protocol::lsn> must_see, const std::function<std::size_t(std::size_t)>& load,
+    const std::function<std::uint64_t(std::uint64_t)>& random);
 
 }  // namespace pgsteer::proxy

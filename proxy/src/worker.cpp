@@ -143,9 +143,9 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
   const bool fall_back = cfg.routing.reads_fall_back_to_primary || must_see.has_value();
   for (;;) {
     if (topology_) {
-      const auto choice = proxy::choose_backend(*topology_, want, fall_back, cfg.backends, excluded,
-                                                must_see, load, random);
-      if (choice.backend) co_return *choice.backend;
+      const auto backend = proxy::choose_backend(*topology_, want, fall_back, cfg.backends,
+                                                 excluded, must_see, load, random);
+      if (backend) co_return *backend;
       if (want == target::replica && !fall_back) {
         protocol::error_fields e;
         e.code = std::string(protocol::sqlstate::cannot_connect_now);
