@@ -4,32 +4,19 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
-#include <functional>
 #include <string>
 #include <thread>
 
 #include "cluster.hpp"
+#include "eventually.hpp"
 #include "pg.hpp"
 #include "pgsteer_process.hpp"
 
 using pgsteer::test::cluster;
+using pgsteer::test::eventually;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 namespace pg = pgsteer::test::pg;
-
-namespace {
-
-// Waits (up to 10 s: the pool sweeps about once a second) until `done` holds.
-bool eventually(const std::function<bool()>& done) {
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (std::chrono::steady_clock::now() < give_up) {
-    if (done()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return done();
-}
-
-}  // namespace
 
 TEST_CASE("pool.min_idle keeps idle server connections open", "[proxy]") {
   auto& c = cluster::shared();
@@ -40,6 +27,7 @@ TEST_CASE("pool.min_idle keeps idle server connections open", "[proxy]") {
   pgsteer_process proxy(c, options);
   pg::connection client(proxy.conninfo("app_rw"));  // the pool exists once a client used it
   CHECK(client.scalar("select 1") == "1");
+  // The pool sweeps about once a second.
   CHECK(eventually([&] { return proxy.pooled_servers(c, 0) == 3; }));
   INFO(proxy.pooled_servers(c, 0) << " server connections");
   // Never more than asked for while nobody needs them.

@@ -10,10 +10,12 @@
 #include <thread>
 
 #include "cluster.hpp"
+#include "eventually.hpp"
 #include "pg.hpp"
 #include "pgsteer_process.hpp"
 
 using pgsteer::test::cluster;
+using pgsteer::test::eventually;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 namespace pg = pgsteer::test::pg;
@@ -107,24 +109,19 @@ TEST_CASE("a replica whose replay is paused stops getting reads once it lags, an
     for (int i = 0; i < 40; ++i) seen.insert(std::stoi(reader.scalar("select inet_server_port()")));
     return seen;
   };
-  auto eventually = [&](const std::set<int>& want) {
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
-    while (std::chrono::steady_clock::now() < give_up) {
-      if (ports() == want) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return ports() == want;
+  auto serves = [&](const std::set<int>& want) {
+    return eventually([&] { return ports() == want; }, std::chrono::seconds(15));
   };
-  REQUIRE(eventually({c.port(1), c.port(2)}));
+  REQUIRE(serves({c.port(1), c.port(2)}));
 
   c.pause_replay(1);
   admin.exec(
       "create table lag_filler as select repeat('x', 1000) as pad "
       "from generate_series(1, 5000)");
-  CHECK(eventually({c.port(2)}));
+  CHECK(serves({c.port(2)}));
 
   c.resume_replay(1);
-  CHECK(eventually({c.port(1), c.port(2)}));
+  CHECK(serves({c.port(1), c.port(2)}));
 }
 
 TEST_CASE("a stopped replica causes no failed reads", "[routing]") {
@@ -159,13 +156,13 @@ TEST_CASE("split brain: with two writable nodes, writes go only to the higher ti
 
   // Replica 1 is promoted while node 0 still runs: both accept writes now.
   c.promote(1);
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(15);
   std::string port;
-  while (std::chrono::steady_clock::now() < give_up) {
-    port = writer.scalar("select inet_server_port()");
-    if (port == std::to_string(c.port(1))) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
+  eventually(
+      [&] {
+        port = writer.scalar("select inet_server_port()");
+        return port == std::to_string(c.port(1));
+      },
+      std::chrono::seconds(15));
   CHECK(port == std::to_string(c.port(1)));
   // From then on, nothing goes to the fenced old primary.
   for (int i = 0; i < 50; ++i) {

@@ -11,10 +11,12 @@
 #include <vector>
 
 #include "cluster.hpp"
+#include "eventually.hpp"
 #include "pg.hpp"
 #include "pgsteer_process.hpp"
 
 using pgsteer::test::cluster;
+using pgsteer::test::eventually;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 namespace pg = pgsteer::test::pg;
@@ -177,12 +179,9 @@ TEST_CASE(
   c.wait_caught_up();
   pgsteer_process proxy(c);
   // The monitor loads the catalog's VOLATILE functions once it knows the primary.
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (proxy.log().find("VOLATILE function names") == std::string::npos &&
-         std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  REQUIRE(proxy.log().find("VOLATILE function names") != std::string::npos);
+  REQUIRE(
+      eventually([&] { return proxy.log().find("VOLATILE function names") != std::string::npos; },
+                 std::chrono::seconds(10), std::chrono::milliseconds(50)));
 
   pg::connection client(proxy.conninfo("app"));
   const std::set<int> replicas{c.port(1), c.port(2)};
@@ -237,14 +236,15 @@ TEST_CASE("split: pgbench select-only spreads over both replicas, TPC-B runs on 
           std::string::npos);
     // 1,600 read transactions: each replica ran a good share of them. A pooled server reports
     // its counts when idle, within PostgreSQL's stats interval (up to 10 s).
-    const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
     long long on1 = 0;
     long long on2 = 0;
-    do {
-      std::this_thread::sleep_for(std::chrono::milliseconds(250));
-      on1 = commits(c, 1) - before1;
-      on2 = commits(c, 2) - before2;
-    } while ((on1 <= 200 || on2 <= 200) && std::chrono::steady_clock::now() < give_up);
+    eventually(
+        [&] {
+          on1 = commits(c, 1) - before1;
+          on2 = commits(c, 2) - before2;
+          return on1 > 200 && on2 > 200;
+        },
+        std::chrono::seconds(20), std::chrono::milliseconds(250));
     INFO("replica 1 ran " << on1 << ", replica 2 ran " << on2);
     CHECK(on1 > 200);
     CHECK(on2 > 200);
@@ -255,9 +255,7 @@ TEST_CASE("split: pgbench select-only spreads over both replicas, TPC-B runs on 
   INFO(tpcb.output);
   REQUIRE(tpcb.exit_code == 0);
   CHECK(tpcb.output.find("number of failed transactions: 0") != std::string::npos);
-  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(20);
-  while (commits(c, 0) - before_primary < 1600 && std::chrono::steady_clock::now() < give_up) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(250));
-  }
+  eventually([&] { return commits(c, 0) - before_primary >= 1600; }, std::chrono::seconds(20),
+             std::chrono::milliseconds(250));
   CHECK(commits(c, 0) - before_primary >= 1600);
 }
