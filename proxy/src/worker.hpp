@@ -22,6 +22,7 @@
 #include "pgsteer/protocol/messages.hpp"
 #include "router.hpp"
 #include "server_pool.hpp"
+#include "stats.hpp"
 #include "topology.hpp"
 
 namespace pgsteer::proxy {
@@ -57,6 +58,9 @@ class worker {
   shared_state& shared() { return shared_; }
   std::uint32_t index() const { return index_; }
   asio::io_context& context() { return context_; }
+  // Written only on this worker's thread; read from any thread (stats.hpp).
+  worker_stats& stats() { return stats_; }
+  const worker_stats& stats() const { return stats_; }
 
   // This worker's share of the pool for (database, user) on one backend.
   server_pool& pool(const config::database& db, const config::user& user, std::size_t backend);
@@ -117,6 +121,7 @@ class worker {
   std::thread thread_;
   bool stopping_ = false;
   std::size_t active_sessions_ = 0;
+  worker_stats stats_;
 };
 
 }  // namespace pgsteer::proxy
