@@ -4,6 +4,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -46,6 +47,15 @@ class shared_state {
   std::atomic<std::uint64_t> next_server_id{1};
   std::atomic<std::uint64_t> next_client_id{1};
   std::vector<worker*> workers;  // set once before any worker runs
+
+  // Lifecycle, set by the runtime before any worker runs and callable from any thread (the admin
+  // console's RELOAD and SHUTDOWN, signals). reload() re-reads and validates the configuration
+  // file and swaps it in on success; it returns the errors (empty on success).
+  std::function<std::vector<std::string>()> reload;
+  std::function<void()> shutdown;     // drain as on SIGTERM
+  std::atomic<bool> draining{false};  // shutting down: /health/ready answers 503
+  std::atomic<std::uint64_t> reloads_succeeded{0};
+  std::atomic<std::uint64_t> reloads_failed{0};
 
  private:
   config::config cfg_;
