@@ -68,6 +68,9 @@ inline std::size_t sqlstate_class_index(std::string_view code) {
   return digit(code[0]) * 36 + digit(code[1]);
 }
 
+// Backends are counted by their index in config.backends, up to this many.
+constexpr std::size_t max_counted_backends = 64;
+
 struct worker_stats {
   // Client connections now, by state (gauges): logging in; idle (no server and not waiting);
   // waiting for a server; active (holding a server).
@@ -85,6 +88,8 @@ struct worker_stats {
   stat_histogram pool_wait_seconds;       // from wanting a server to holding one
   stat_histogram query_duration_seconds;  // from a request to its ReadyForQuery
   std::array<stat_counter, sqlstate_class_count> errors_by_class;  // ErrorResponses to clients
+  // Transactions routed to each backend (SHOW BACKENDS, metrics), by the route they took.
+  std::array<std::array<stat_counter, route_label_count>, max_counted_backends> routed;
 };
 
 }  // namespace pgsteer::proxy
