@@ -225,12 +225,13 @@ def spread_section(meta, results, spread):
             out.append(f"| {name} | {label} | " + " | ".join(cells) + f" | {counted} |")
     out += [
         "",
-        "Shares are of the commits counted on all nodes while the run went on (read "
-        f"{meta.get('stats_settle', '?')} s after it, once idle servers flushed their statistics). "
-        "A select-only transaction is one commit; background work (pgsteer's topology monitor in "
-        "`app`, a few per second) is included, which is why commits counted / pgbench tx is a "
-        "little above 1. pgpool-II: primary weight 0, replicas 1 each, "
-        f"statement_level_load_balance {meta.get('pgpool_statement_lb', '?')}.",
+        "Shares are of the commits counted on all nodes from just before a run to "
+        f"{meta.get('stats_settle', '?')} s after it (once idle servers flushed their "
+        "statistics). A pgbench transaction is one commit; whatever else ran in `app` meanwhile "
+        "counts too (pgpool-II's catalog look-ups, for one), so commits counted / pgbench tx "
+        "close to 1.00x says the shares are the benchmark's own transactions. pgpool-II: primary "
+        "weight 0, replicas 1 each, statement_level_load_balance "
+        f"{meta.get('pgpool_statement_lb', '?')}.",
     ]
     return out
 
