@@ -116,7 +116,8 @@ client_session::client_session(tcp::socket socket, worker& owner)
       mode_(owner.shared().cfg().pool.mode),
       max_message_size_(owner.shared().cfg().clients.max_message_size),
       input_(0),
-      wake_timer_(client_.get_executor()) {
+      wake_timer_(client_.get_executor()),
+      replay_gate_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
   error_code ec;
@@ -550,6 +551,11 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
 awaitable<void> client_session::client_to_server() {
   const auto idle_timeout = shared_.cfg().clients.idle_timeout;
   while (!closing_) {
+    while (retry_pending_ || retried_) {
+      // A read is being retried (server_to_client()): its messages go first.
+      replay_gate_.expires_at(steady_clock::time_point::max());
+      co_await replay_gate_.async_wait(use_tuple);
+    }
     for (;;) {
       const auto frame = p::next_frame(input_.view(), max_message_size_);
       if (frame.status == p::frame_status::need_more) break;
@@ -732,6 +738,13 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     synchronize_parameters();
     resync_parameters_ = false;
   }
+  if (retry_log_active_) {
+    if (retry_log_.size() + message.size() > max_retry_log) {
+      stop_retry_log();
+    } else {
+      retry_log_.append(message);
+    }
+  }
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -912,6 +925,10 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   // A replica found unreachable is skipped for this transaction: the read goes to another
   // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
   std::vector<std::size_t> unreachable;
+  if (failed_replica_) {
+    unreachable.push_back(*failed_replica_);
+    failed_replica_.reset();
+  }
   if (want == target::replica && wrote_at_ && !must_see_) {
     const auto* topology = worker_.current_topology();
     if (topology && topology->asked_at > *wrote_at_ && topology->primary) {
@@ -955,6 +972,12 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
+  {
+    // A read on a replica may be retried elsewhere while none of its replies reached the client.
+    const auto* topology = worker_.current_topology();
+    retry_log_active_ = want == target::replica && relaying_ && mode_ != p::pool_mode::session &&
+                        !retried_ && topology && topology->primary != pool_->backend_index();
+  }
   if (tracks_writes_) {
     const auto* topology = worker_.current_topology();
     on_primary_ = topology && topology->primary == pool_->backend_index();
@@ -1064,6 +1087,10 @@ awaitable<void> client_session::server_to_client() {
   for (;;) {
     co_await flush_to_client();
     if (closing_) break;
+    if (retry_pending_) {
+      co_await retry_read();
+      continue;
+    }
     if (!server_) {
       to_client_ = std::string();  // an idle client holds no buffers
       writing_to_client_ = std::string();
@@ -1187,6 +1214,18 @@ void client_session::process_server_messages(server_connection& server) {
       close("transaction in statement pooling mode");
       return;
     }
+    if (forward_it && is_reply_preamble(type)) {
+      // A retried read's new server repeats what the client has already been told.
+      if (retry_skip_ > 0) {
+        --retry_skip_;
+        forward_it = false;
+      } else if (retry_log_active_) {
+        ++retry_preamble_;
+      }
+    } else if (forward_it) {
+      retry_skip_ = 0;
+      if (retry_log_active_) stop_retry_log();
+    }
     if (forward_it) to_client_.append(server.input.view().substr(0, frame.size));
     server.input.consume(frame.size);
   }
@@ -1219,6 +1258,7 @@ void client_session::release_server() {
     return;
   }
   release_asked_ = false;
+  stop_retry_log();
   quiet_since_ = steady_clock::now();
   if (on_primary_) {
     // Whatever this transaction wrote is now committed (or was rolled back: erring safe).
@@ -1230,6 +1270,14 @@ void client_session::release_server() {
   wake();
 }
 
+// Replies that describe a statement before it produces anything (its rows, its outcome): a read
+// whose server fails after these may still run again, and its retry does not repeat them.
+bool client_session::is_reply_preamble(char type) {
+  return type == p::backend::parse_complete || type == p::backend::bind_complete ||
+         type == p::backend::row_description || type == p::backend::no_data ||
+         type == p::backend::parameter_description;
+}
+
 bool client_session::keeps_client_without_server() const {
   return relaying_ && mode_ != p::pool_mode::session;
 }
@@ -1239,7 +1287,14 @@ void client_session::lose_server(const std::string& why) {
   spdlog::warn("client {}: server {} on {} lost: {}", id_, server_->id(), server_->backend().name,
                why);
   const bool keep_client = keeps_client_without_server();
-  if (keep_client) {
+  if (keep_client && retry_log_active_ && !retry_log_.empty()) {
+    // Nothing of this read reached the client: it runs again on another eligible backend.
+    failed_replica_ = pool_->backend_index();
+    retry_pending_ = true;
+    retry_log_active_ = false;
+    wake();
+  } else if (keep_client) {
+    stop_retry_log();
     answer_for_lost_server(why);
   } else if (!server_said_fatal_) {
     fatal(sqlstate::connection_failure, "the backend serving this session closed unexpectedly",
@@ -1348,6 +1403,50 @@ void client_session::answer_in_aborted_block(char type, std::string_view body) {
       break;
   }
   if (!out.empty()) send_to_client(out);
+}
+
+void client_session::stop_retry_log() {
+  retry_log_active_ = false;
+  retry_preamble_ = 0;
+  retry_skip_ = 0;
+  retry_log_.clear();
+  if (retry_log_.capacity() > client_read_chunk) retry_log_ = std::string();
+}
+
+awaitable<void> client_session::retry_read() {
+  retry_pending_ = false;
+  retried_ = true;
+  // The old server's last write must be over before its queue is reused.
+  asio::steady_timer pause(client_.get_executor());
+  while (writing_to_server_) {
+    pause.expires_after(std::chrono::milliseconds(1));
+    co_await pause.async_wait(use_tuple);
+  }
+  to_server_.clear();
+  spdlog::info("client {}: retrying a read on another backend ({} bytes of requests)", id_,
+               retry_log_.size());
+  std::string log = std::move(retry_log_);
+  retry_log_ = std::string();
+  retry_skip_ = retry_preamble_;
+  retry_preamble_ = 0;
+  // The same messages, handled afresh: routed again (without the failed backend), prepared
+  // statements and settings made ready on the new server.
+  for (std::string_view rest = log; !rest.empty() && !closing_;) {
+    const auto frame = p::next_frame(rest, max_message_size_);
+    if (frame.status != p::frame_status::complete) break;
+    co_await handle_client_message(frame.type, rest.substr(0, frame.size), frame.body);
+    rest.remove_prefix(frame.size);
+  }
+  if (server_ && !to_server_.empty() && !closing_) {
+    writing_to_server_ = true;
+    auto ec = co_await write_all(server_->socket, to_server_);
+    writing_to_server_ = false;
+    to_server_.clear();
+    discard_lost_server();
+    if (ec) lose_server("could not send to the backend: " + ec.message());
+  }
+  retried_ = false;
+  replay_gate_.cancel();
 }
 
 void client_session::discard_lost_server() {

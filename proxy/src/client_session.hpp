@@ -96,6 +96,11 @@ class client_session {
   bool keeps_client_without_server() const;
   void answer_for_lost_server(const std::string& why);
   void discard_lost_server();
+  // A read on a replica that failed before any reply reached the client runs once more on
+  // another eligible backend (server_to_client() runs it; client_to_server() waits meanwhile).
+  awaitable<void> retry_read();
+  void stop_retry_log();
+  static bool is_reply_preamble(char type);
   // A request while aborted_block_: COMMIT or ROLLBACK end the block (as ROLLBACK), anything else
   // fails with 25P02.
   void answer_in_aborted_block(char type, std::string_view body);
@@ -167,6 +172,16 @@ class client_session {
   steady_clock::time_point quiet_since_;  // for clients.idle_timeout
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
+  // The client's messages of a read running on a replica, while a retry is still possible.
+  static constexpr std::size_t max_retry_log = 64 * 1024;
+  std::string retry_log_;
+  bool retry_log_active_ = false;
+  bool retry_pending_ = false;      // the read's server was lost: retry_read() runs it again
+  bool retried_ = false;            // retry_read() is running
+  std::size_t retry_preamble_ = 0;  // replies of the read the client has already been given
+  std::size_t retry_skip_ = 0;      // those, not to forward again from the retry's server
+  std::optional<std::size_t> failed_replica_;  // excluded from the retry's routing
+  asio::steady_timer replay_gate_;             // client_to_server() waits here during a retry
 };
 
 }  // namespace pgsteer::proxy
