@@ -347,3 +347,28 @@ TEST_CASE("Prometheus with the shipped rules fires PgsteerNoPrimary when the pri
   CHECK(after.find("docs/runbooks/alerts.md#pgsteernoprimary") != std::string::npos);
   fs::remove_all(dir);
 }
+
+TEST_CASE("the image's HEALTHCHECK passes on a ready pgsteer and fails without one",
+          "[deploy][docker]") {
+  // deploy/docker/healthcheck is what the Dockerfile's HEALTHCHECK runs; the Kubernetes probes
+  // ask the same two paths.
+  auto& c = cluster::shared();
+  const int http_port = free_port();
+  pgsteer_options options;
+  options.extra_yaml = http_yaml(http_port);
+  const auto script = source_dir + "/deploy/docker/healthcheck";
+  const auto environment =
+      std::vector<std::string>{"PGSTEER_HTTP_PORT=" + std::to_string(http_port)};
+  {
+    pgsteer_process proxy(c, options);
+    CHECK(eventually(
+        [&] {
+          return run_command({script, "/health/ready"}, {}, environment).exit_code == 0;
+        },
+        20s));
+    CHECK(run_command({script, "/health/live"}, {}, environment).exit_code == 0);
+    CHECK(run_command({script, "/no/such/path"}, {}, environment).exit_code != 0);
+  }
+  // pgsteer stopped: nothing listens on its HTTP port.
+  CHECK(run_command({script, "/health/ready"}, {}, environment).exit_code != 0);
+}
