@@ -25,12 +25,14 @@
 
 #include "cluster.hpp"
 #include "eventually.hpp"
+#include "http_client.hpp"
 #include "pg.hpp"
 #include "pgsteer_process.hpp"
 
 using pgsteer::test::cluster;
 using pgsteer::test::eventually;
 using pgsteer::test::free_port;
+using pgsteer::test::http_get;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 using pgsteer::test::run_command;
@@ -60,22 +62,6 @@ fs::path temp_directory() {
   std::string pattern = (fs::temp_directory_path() / "pgsteer-deploy-XXXXXX").string();
   if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
   return pattern;
-}
-
-struct http_response {
-  int status = 0;  // 0: no answer
-  std::string body;
-};
-
-// GET with curl, the way an operator would check an endpoint.
-http_response http_get(const std::string& url) {
-  const auto result = run_command({"curl", "-s", "-m", "5", "-w", "\n%{http_code}", url});
-  http_response response;
-  const auto newline = result.output.rfind('\n');
-  if (newline == std::string::npos) return response;
-  response.status = std::atoi(result.output.c_str() + newline + 1);
-  response.body = result.output.substr(0, newline);
-  return response;
 }
 
 // Names of the pgsteer metrics a file mentions (PromQL in alerts.yml and pgsteer.json, and the
@@ -140,8 +126,8 @@ class prometheus_process {
       ::_exit(127);
     }
     ::close(log_fd);
-    const bool ready =
-        eventually([&] { return http_get(url("/-/ready")).status == 200 || exited(); }, 30s, 200ms);
+    const bool ready = eventually(
+        [&] { return http_get(port_, "/-/ready").status == 200 || exited(); }, 30s, 200ms);
     if (!ready || exited()) {
       throw std::runtime_error(
           "prometheus did not start (is the `prometheus` package installed?):\n" + log());
@@ -158,9 +144,7 @@ class prometheus_process {
   prometheus_process(const prometheus_process&) = delete;
   prometheus_process& operator=(const prometheus_process&) = delete;
 
-  std::string url(const std::string& path) const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
+  int port() const { return port_; }
   std::string log() const { return read_file(log_); }
 
  private:
@@ -243,11 +227,10 @@ TEST_CASE("every pgsteer metric the shipped alerts and dashboard name is on /met
                        "tls:\n  client: { mode: allow, cert_file: " + cert.string() +
                        ", key_file: " + key.string() + " }\n";
   pgsteer_process proxy(c, options);
-  const auto metrics_url = "http://127.0.0.1:" + std::to_string(http_port) + "/metrics";
 
   // Traffic that gives the labelled families samples: a write, a read, a TLS login, an error,
   // a failed login.
-  REQUIRE(eventually([&] { return http_get(metrics_url).status == 200; }, 20s));
+  REQUIRE(eventually([&] { return http_get(http_port, "/metrics").status == 200; }, 20s));
   {
     pg::connection writer(proxy.conninfo("app_rw"));
     writer.exec("select 1");
@@ -269,7 +252,7 @@ TEST_CASE("every pgsteer metric the shipped alerts and dashboard name is on /met
   // few health intervals.
   eventually(
       [&] {
-        const auto exposed = exposed_names(http_get(metrics_url).body);
+        const auto exposed = exposed_names(http_get(http_port, "/metrics").body);
         missing.clear();
         for (const auto& name : referenced) {
           if (exposed.count(name) == 0) missing.insert(name);
@@ -316,19 +299,19 @@ TEST_CASE("Prometheus with the shipped rules fires PgsteerNoPrimary when the pri
   INFO("prometheus log:\n" << prometheus.log());
 
   // All ten shipped alerts are loaded, and Prometheus sees pgsteer's primary.
-  const auto rules_answer = http_get(prometheus.url("/api/v1/rules")).body;
+  const auto rules_answer = http_get(prometheus.port(), "/api/v1/rules").body;
   CHECK(metric_names_in(rules_answer).count("pgsteer_primary_available") == 1);
   CHECK(rules_answer.find("\"name\":\"PgsteerTLSCertificateExpiringSoon\"") != std::string::npos);
-  const auto primary_query = prometheus.url("/api/v1/query?query=pgsteer_primary_available%3D%3D1");
+  const auto primary_query = "/api/v1/query?query=pgsteer_primary_available%3D%3D1";
   REQUIRE(eventually(
       [&] {
-        return http_get(primary_query).body.find("\"pgsteer_primary_available\"") !=
-               std::string::npos;
+        return http_get(prometheus.port(), primary_query)
+                   .body.find("\"pgsteer_primary_available\"") != std::string::npos;
       },
       30s, 500ms));
   // A few evaluations with the primary up: the alert is neither pending nor firing.
   std::this_thread::sleep_for(3s);
-  const auto before = http_get(prometheus.url("/api/v1/alerts")).body;
+  const auto before = http_get(prometheus.port(), "/api/v1/alerts").body;
   INFO("alerts before: " << before);
   CHECK_FALSE(has_alert(before, "PgsteerNoPrimary", "firing"));
   CHECK_FALSE(has_alert(before, "PgsteerNoPrimary", "pending"));
@@ -337,7 +320,7 @@ TEST_CASE("Prometheus with the shipped rules fires PgsteerNoPrimary when the pri
   std::string after;
   const bool fired = eventually(
       [&] {
-        after = http_get(prometheus.url("/api/v1/alerts")).body;
+        after = http_get(prometheus.port(), "/api/v1/alerts").body;
         return has_alert(after, "PgsteerNoPrimary", "firing");
       },
       60s, 500ms);
