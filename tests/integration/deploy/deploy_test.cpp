@@ -315,6 +315,36 @@ TEST_CASE("Prometheus with the shipped rules fires PgsteerNoPrimary when the pri
       30s, 500ms);
   INFO("prometheus log:\n" << prometheus.log() << "\npgsteer log:\n" << proxy.log());
   REQUIRE(scraped);
+  // Every alerting rule evaluates without error against pgsteer's real series.
+  CHECK(eventually(
+      [&] {
+        return count(http_get(prometheus.port(), "/api/v1/rules").body, "\"health\":\"ok\"") ==
+               count(rules, "\n      - alert: ");
+      },
+      20s, 500ms));
+  // So does every expression of the Grafana dashboard, its variables set as Grafana would.
+  const auto dashboard = read_file(fs::path(source_dir) / "deploy/grafana/pgsteer.json");
+  const std::regex expr_field(R"re("expr": "((?:[^"\\]|\\.)*)")re");
+  int expressions = 0;
+  for (auto it = std::sregex_iterator(dashboard.begin(), dashboard.end(), expr_field);
+       it != std::sregex_iterator(); ++it) {
+    std::string expr = std::regex_replace((*it)[1].str(), std::regex(R"(\\(.))"), "$1");
+    for (const auto& [variable, value] :
+         std::vector<std::pair<std::string, std::string>>{{"$__rate_interval", "1m"},
+                                                          {"$__interval", "1m"},
+                                                          {"$__range", "1h"},
+                                                          {"$instance", ".*"}}) {
+      for (auto at = expr.find(variable); at != std::string::npos; at = expr.find(variable)) {
+        expr.replace(at, variable.size(), value);
+      }
+    }
+    const auto answer =
+        http_get(prometheus.port(), "/api/v1/query?query=" + pgsteer::test::url_encode(expr));
+    INFO(expr << " -> " << answer.body);
+    CHECK(answer.status == 200);
+    ++expressions;
+  }
+  CHECK(expressions > 20);
   // A few evaluations with the primary up: the alert is neither pending nor firing.
   std::this_thread::sleep_for(3s);
   const auto before = http_get(prometheus.port(), "/api/v1/alerts").body;
