@@ -8,7 +8,9 @@
   one where it stays quiet;
 - the drain adds up: compose's stop_grace_period, the Kubernetes terminationGracePeriodSeconds
   (minus the preStop sleep) and systemd's TimeoutStopSec all exceed shutdown_timeout;
-- every file a kustomization names exists and parses (what `kubectl kustomize` would check first).
+- every file a kustomization names exists and parses (what `kubectl kustomize` would check first);
+- every file the Dockerfile copies from the build context exists and is not in .dockerignore, and
+  no source file the build compiles is excluded by .dockerignore.
 Prints one line per problem; exits 1 if there is any.
 """
 import json
@@ -221,8 +223,47 @@ def check_kustomization(directory, seen):
                     problem(f"{os.path.relpath(target, ROOT)}: {e}")
 
 
+# --- Dockerfile and .dockerignore ---------------------------------------------------------------
+
+def ignored(relative, patterns):
+    """Docker's rule, enough for the patterns we use: a pattern matches a path or a parent of it;
+    the last matching pattern wins, `!` re-includes."""
+    import fnmatch
+    parts = relative.split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    result = False
+    for pattern in patterns:
+        negate = pattern.startswith("!")
+        pattern = pattern.lstrip("!").strip("/")
+        if any(fnmatch.fnmatchcase(p, pattern) for p in prefixes):
+            result = not negate
+    return result
+
+
+def check_docker():
+    with open(path(".dockerignore")) as f:
+        patterns = [line.strip() for line in f if line.strip() and not line.startswith("#")]
+    with open(path("deploy/docker/Dockerfile")) as f:
+        dockerfile = f.read()
+    for match in re.finditer(r"^COPY\s+(?!--from)(.+)$", dockerfile, re.M):
+        sources = match.group(1).split()[:-1]
+        for source in sources:
+            if source == ".":
+                continue
+            if not os.path.exists(path(source)):
+                problem(f"Dockerfile: COPY {source}: no such file")
+            elif ignored(source, patterns):
+                problem(f"Dockerfile: COPY {source}: excluded by .dockerignore")
+    files = subprocess.run(["git", "ls-files", "protocol", "config", "tls", "proxy", "asio", "cmake",
+                            "CMakeLists.txt"], cwd=ROOT, capture_output=True, text=True).stdout.split()
+    for file in files:
+        if ignored(file, patterns):
+            problem(f".dockerignore excludes {file}, which the image build needs")
+
+
 def main():
     check_dashboard()
+    check_docker()
     check_alerts()
     check_drain()
     seen = set()
