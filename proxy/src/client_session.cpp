@@ -101,6 +101,13 @@ const char* method_name(config::auth_method m) {
   return "?";
 }
 
+// An ErrorResponse on its way to the client: by SQLSTATE class, and class 28 (invalid
+// authorization) is a failed authentication.
+void count_error(worker_stats& stats, std::string_view code) {
+  stats.errors_by_class[sqlstate_class_index(code)].add();
+  if (code.size() >= 2 && code[0] == '2' && code[1] == '8') stats.auth_failures_total.add();
+}
+
 }  // namespace
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
@@ -123,6 +130,8 @@ client_session::client_session(tcp::socket socket, worker& owner)
   const auto remote = client_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string();
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.stats().client_connections_total.add();
+  worker_.stats().clients_login.add();
   worker_.session_started();
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
@@ -142,6 +151,8 @@ client_session::~client_session() {
     }
   }
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+  set_state(client_state::login);
+  worker_.stats().clients_login.sub();
   worker_.session_ended();
   spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
                close_reason_.empty() ? "closed" : close_reason_);
@@ -175,6 +186,7 @@ void client_session::send_to_client(std::string_view bytes) {
 
 void client_session::send_error(const p::error_fields& error) {
   p::write_error_response(to_client_, error);
+  count_error(worker_.stats(), error.code);
   wake();
 }
 
@@ -191,6 +203,7 @@ awaitable<void> client_session::flush_to_client() {
       to_client_.clear();
       co_return;
     }
+    worker_.stats().bytes_sent.add(writing_to_client_.size());
   }
 }
 
@@ -211,6 +224,7 @@ awaitable<void> client_session::serve() {
     co_return;
   }
   spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
+  set_state(server_ ? client_state::active : client_state::idle);
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -219,10 +233,12 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
   for (;;) {
     const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during startup");
         co_return false;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete) {
@@ -380,6 +396,9 @@ awaitable<bool> client_session::start_up() {
   if (!co_await authenticate(*method, user_)) co_return false;
 
   db_ = cfg.find_database(database_);
+  if (db_ && db_ >= cfg.databases.data() && db_ < cfg.databases.data() + cfg.databases.size()) {
+    db_index_ = static_cast<std::size_t>(db_ - cfg.databases.data());
+  }
   const config::user* user = cfg.find_user(user_);
   if (!db_) {
     fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
@@ -431,10 +450,12 @@ awaitable<std::optional<std::string_view>> client_session::read_password_message
   for (;;) {
     const auto frame = p::next_frame(input_.view(), 64 * 1024);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during authentication");
         co_return std::nullopt;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete || frame.type != p::frontend::password_message) {
@@ -589,6 +610,7 @@ awaitable<void> client_session::client_to_server() {
       input_.shrink(client_read_chunk);
     }
     error_code ec;
+    const auto before = input_.size();
     if (idle_timeout.count() > 0) {
       // Idle means holding no server (a query or a transaction in progress is not idleness),
       // counted from the last request or from when the server went back to the pool.
@@ -618,6 +640,7 @@ awaitable<void> client_session::client_to_server() {
       }
       if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);
     }
+    worker_.stats().bytes_received.add(input_.size() - before);
     if (ec) {
       close(ec == asio::error::eof ? "client closed the connection"
                                    : "client connection lost: " + ec.message());
@@ -724,6 +747,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     synchronize_parameters();
     resync_parameters_ = false;
   }
+  if (request_started_ == steady_clock::time_point{}) request_started_ = steady_clock::now();
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -919,6 +943,17 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     send_error(error);
   };
   acquire_result lease;
+  const auto wait_started = steady_clock::now();
+  if (state_ != client_state::login) set_state(client_state::waiting);
+  // Whatever way this ends, the client no longer waits: holding a server or idle again.
+  struct settle_state {
+    client_session& session;
+    ~settle_state() {
+      if (session.state_ != client_state::login) {
+        session.set_state(session.server_ ? client_state::active : client_state::idle);
+      }
+    }
+  } settle{*this};
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
@@ -947,6 +982,17 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
+  {
+    auto& stats = worker_.stats();
+    const auto waited = steady_clock::now() - wait_started;
+    stats.pool_wait_seconds.observe(std::chrono::duration<double>(waited).count());
+    stats.wait_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+    const auto* topology = worker_.current_topology();
+    const bool on_primary =
+        topology ? topology->primary == pool_->backend_index() : want == target::primary;
+    route_ = on_primary ? route_label::primary : route_label::replica;
+  }
   if (tracks_writes_) {
     const auto* topology = worker_.current_topology();
     on_primary_ = topology && topology->primary == pool_->backend_index();
@@ -1122,7 +1168,10 @@ void client_session::process_server_messages(server_connection& server) {
       return;
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
-    if (type == p::backend::ready_for_query && forward_it) may_reset_ = false;
+    if (type == p::backend::ready_for_query && forward_it) {
+      may_reset_ = false;
+      count_request_done(status, server);
+    }
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
@@ -1144,6 +1193,7 @@ void client_session::process_server_messages(server_connection& server) {
     } else if (type == p::backend::error_response) {
       if (auto fields = p::parse_error_fields(frame.body)) {
         const auto e = p::to_error_fields(*fields);
+        if (forward_it) count_error(worker_.stats(), e.code);
         if (e.severity == "FATAL" || e.severity == "PANIC") server_said_fatal_ = true;
         if (e.code == sqlstate::feature_not_supported &&
             e.message == "cached plan must not change result type") {
@@ -1211,6 +1261,7 @@ void client_session::release_server() {
     on_primary_ = false;
   }
   pool_->release(std::move(server_));
+  if (state_ != client_state::login) set_state(client_state::idle);
   wake();
 }
 
@@ -1226,8 +1277,65 @@ void client_session::lose_server(const std::string& why) {
     wake();
   } else {
     pool_->discard(std::move(server_));
+    if (state_ != client_state::login) set_state(client_state::idle);
   }
   close("backend lost: " + why);
+}
+
+// ---- statistics ----
+
+void client_session::set_state(client_state next) {
+  if (next == state_) return;
+  auto& stats = worker_.stats();
+  auto gauge = [&](client_state state) -> stat_counter& {
+    switch (state) {
+      case client_state::login:
+        return stats.clients_login;
+      case client_state::idle:
+        return stats.clients_idle;
+      case client_state::waiting:
+        return stats.clients_waiting;
+      case client_state::active:
+        break;
+    }
+    return stats.clients_active;
+  };
+  gauge(state_).sub();
+  gauge(next).add();
+  state_ = next;
+}
+
+// One request of the client's finished (its ReadyForQuery is on the way); with status 'I' its
+// transaction did too. Counted on the route and backend of the server that ran it.
+void client_session::count_request_done(char status, const server_connection& server) {
+  auto& stats = worker_.stats();
+  const auto route = static_cast<std::size_t>(route_);
+  const bool database_counted = db_index_ < max_counted_databases;
+  stats.queries_total[route].add();
+  if (database_counted) stats.queries_by_database[db_index_][route].add();
+  const auto now = steady_clock::now();
+  if (request_started_ != steady_clock::time_point{}) {
+    const auto took = now - request_started_;
+    stats.query_duration_seconds.observe(std::chrono::duration<double>(took).count());
+    stats.query_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    if (transaction_started_ == steady_clock::time_point{}) {
+      transaction_started_ = request_started_;
+    }
+  }
+  // Pipelined requests already sent: the next one's answer is timed from this one's end.
+  request_started_ = server.replies.empty() ? steady_clock::time_point{} : now;
+  if (status != 'I') return;
+  stats.transactions_total[route].add();
+  if (database_counted) stats.transactions_by_database[db_index_][route].add();
+  if (pool_ && pool_->backend_index() < max_counted_backends) {
+    stats.routed[pool_->backend_index()][route].add();
+  }
+  if (transaction_started_ != steady_clock::time_point{}) {
+    stats.transaction_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - transaction_started_).count()));
+    transaction_started_ = steady_clock::time_point{};
+  }
 }
 
 }  // namespace pgsteer::proxy

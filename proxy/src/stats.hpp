@@ -70,6 +70,8 @@ inline std::size_t sqlstate_class_index(std::string_view code) {
 
 // Backends are counted by their index in config.backends, up to this many.
 constexpr std::size_t max_counted_backends = 64;
+// Databases likewise, by their index in config.databases; the names are looked up on read.
+constexpr std::size_t max_counted_databases = 64;
 
 struct worker_stats {
   // Client connections now, by state (gauges): logging in; idle (no server and not waiting);
@@ -77,10 +79,14 @@ struct worker_stats {
   stat_counter clients_login, clients_idle, clients_waiting, clients_active;
   stat_counter client_connections_total;  // accepted
   stat_counter auth_failures_total;
-  stat_counter tls_handshakes_total;
+  stat_counter tls_handshakes_total;          // completed (successful)
+  stat_counter tls_handshake_failures_total;  // started and failed
   // By route_label: transactions (xact_count) and statements (query_count) relayed.
   std::array<stat_counter, route_label_count> transactions_total;
   std::array<stat_counter, route_label_count> queries_total;
+  // The same by database (index in config.databases) and route.
+  std::array<std::array<stat_counter, route_label_count>, max_counted_databases>
+      transactions_by_database, queries_by_database;
   stat_counter bytes_received;  // from clients
   stat_counter bytes_sent;      // to clients
   // PgBouncer's SHOW STATS sums, in microseconds.
