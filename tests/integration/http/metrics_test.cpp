@@ -2,6 +2,9 @@
 // metrics`, and scraped by a real Prometheus server whose PromQL answers must match.
 #include <catch2/catch.hpp>
 
+#include <libpq-fe.h>
+#include <stdlib.h>
+
 #include <cstdlib>
 #include <sstream>
 #include <string>
@@ -176,4 +179,86 @@ TEST_CASE("/metrics counts a known workload, passes promtool, and Prometheus scr
   for (int i = 0; i < n; ++i) writer.exec("select 1");
   query_is(R"(sum(pgsteer_transactions_total{database="app_rw"}))",
            [](double v) { return v == 2 * n + 1; });
+}
+
+TEST_CASE("/metrics reports when pgsteer's client certificate expires", "[http][metrics][tls]") {
+  auto& c = cluster::shared();
+  char pattern[] = "/tmp/pgsteer-cert-XXXXXX";
+  REQUIRE(::mkdtemp(pattern) != nullptr);
+  const std::string dir = pattern;
+  const auto made =
+      run_command({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                   "ec_paramgen_curve:prime256v1", "-nodes", "-days", "30", "-subj", "/CN=pgsteer",
+                   "-keyout", dir + "/server.key", "-out", dir + "/server.crt"});
+  INFO(made.output);
+  REQUIRE(made.exit_code == 0);
+  // What openssl itself says the notAfter is, as Unix time.
+  const auto expected = run_command(
+      {"sh", "-c",
+       "date -d \"$(openssl x509 -enddate -noout -in " + dir + "/server.crt | cut -d= -f2)\" +%s"});
+  REQUIRE(expected.exit_code == 0);
+
+  const int http_port = free_port();
+  auto options = with_http(http_port);
+  options.extra_yaml += "tls:\n  client:\n    mode: allow\n    cert_file: " + dir +
+                        "/server.crt\n    key_file: " + dir + "/server.key\n";
+  pgsteer_process proxy(c, options);
+  INFO(proxy.log());
+  const auto text = http_get(http_port, "/metrics").body;
+  INFO(text);
+  CHECK(sample_sum(text, "pgsteer_tls_certificate_expiry_timestamp_seconds",
+                   {R"(which="client")"}) == std::strtod(expected.output.c_str(), nullptr));
+  CHECK(run_command({"rm", "-rf", dir}).exit_code == 0);
+}
+
+TEST_CASE("/metrics shows a client waiting for a full pool and the server it waits for",
+          "[http][metrics][pool]") {
+  auto& c = cluster::shared();
+  const int http_port = free_port();
+  auto options = with_http(http_port);
+  options.pool_size = 1;
+  options.workers = 1;
+  options.query_wait_timeout = "30s";
+  pgsteer_process proxy(c, options);
+  INFO(proxy.log());
+  REQUIRE(eventually([&] { return http_get(http_port, "/health/ready").status == 200; }));
+
+  pg::connection holder(proxy.conninfo("app_rw"));
+  pg::connection queued(proxy.conninfo("app_rw"));
+  holder.exec("begin");
+  holder.exec("select 1");
+  // The pool's only server is in holder's transaction: this query waits in the pool.
+  REQUIRE(PQsendQuery(queued.native(), "select 42") == 1);
+  std::string text;
+  const bool waiting = eventually([&] {
+    text = http_get(http_port, "/metrics").body;
+    return sample_sum(text, "pgsteer_client_connections", {R"(state="waiting")"}) == 1;
+  });
+  INFO(text);
+  CHECK(waiting);
+  CHECK(sample_sum(text, "pgsteer_client_connections", {R"(state="active")"}) == 1);
+  CHECK(sample_sum(text, "pgsteer_pool_waiting_clients",
+                   {R"(database="app_rw")", R"(backend="pg1")"}) == 1);
+  CHECK(sample_sum(text, "pgsteer_server_connections",
+                   {R"(database="app_rw")", R"(backend="pg1")", R"(state="active")"}) == 1);
+  CHECK(sample_sum(text, "pgsteer_server_connections",
+                   {R"(database="app_rw")", R"(backend="pg1")", R"(state="idle")"}) == 0);
+
+  holder.exec("commit");
+  // The waiting query gets the server and finishes.
+  std::string answer;
+  while (PGresult* r = PQgetResult(queued.native())) {
+    if (PQresultStatus(r) == PGRES_TUPLES_OK) answer = PQgetvalue(r, 0, 0);
+    PQclear(r);
+  }
+  CHECK(answer == "42");
+  CHECK(eventually([&] {
+    text = http_get(http_port, "/metrics").body;
+    return sample_sum(text, "pgsteer_client_connections", {R"(state="idle")"}) == 2 &&
+           sample_sum(text, "pgsteer_server_connections",
+                      {R"(database="app_rw")", R"(state="idle")"}) == 1;
+  }));
+  // The wait shows in the pool wait histogram: at least one wait above the smallest bucket.
+  CHECK(sample_sum(text, "pgsteer_pool_wait_seconds_bucket", {R"(le="+Inf")"}) >
+        sample_sum(text, "pgsteer_pool_wait_seconds_bucket", {R"(le="0.0001")"}));
 }
