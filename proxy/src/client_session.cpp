@@ -399,9 +399,7 @@ awaitable<bool> client_session::start_up() {
   if (!co_await authenticate(*method, user_)) co_return false;
 
   db_ = cfg.find_database(database_);
-  if (db_ && db_ >= cfg.databases.data() && db_ < cfg.databases.data() + cfg.databases.size()) {
-    db_index_ = static_cast<std::size_t>(db_ - cfg.databases.data());
-  }
+  if (db_) db_index_ = shared_.database_names.index_of(db_->name);
   const config::user* user = cfg.find_user(user_);
   if (!db_) {
     fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
@@ -768,7 +766,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       retry_log_.append(message);
     }
   }
-  if (request_started_ == steady_clock::time_point{}) request_started_ = steady_clock::now();
+  if (query_started_at_ == steady_clock::time_point{}) query_started_at_ = steady_clock::now();
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -1358,7 +1356,7 @@ void client_session::lose_server(const std::string& why) {
   if (state_ != client_state::login) set_state(client_state::idle);
   if (!retry_pending_) {
     // The request ended here (pgsteer answered it): it is not timed.
-    request_started_ = transaction_started_ = steady_clock::time_point{};
+    query_started_at_ = transaction_started_at_ = steady_clock::time_point{};
   }
   if (!writing_to_server_) to_server_.clear();
   if (server_busy_) {
@@ -1583,27 +1581,28 @@ void client_session::count_request_done(char status, const server_connection& se
   stats.queries_total[route].add();
   if (database_counted) stats.queries_by_database[db_index_][route].add();
   const auto now = steady_clock::now();
-  if (request_started_ != steady_clock::time_point{}) {
-    const auto took = now - request_started_;
+  if (query_started_at_ != steady_clock::time_point{}) {
+    const auto took = now - query_started_at_;
     stats.query_duration_seconds.observe(std::chrono::duration<double>(took).count());
     stats.query_time_us.add(static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
-    if (transaction_started_ == steady_clock::time_point{}) {
-      transaction_started_ = request_started_;
+    if (transaction_started_at_ == steady_clock::time_point{}) {
+      transaction_started_at_ = query_started_at_;
     }
   }
   // Pipelined requests already sent: the next one's answer is timed from this one's end.
-  request_started_ = server.replies.empty() ? steady_clock::time_point{} : now;
+  query_started_at_ = server.replies.empty() ? steady_clock::time_point{} : now;
   if (status != 'I') return;
   stats.transactions_total[route].add();
   if (database_counted) stats.transactions_by_database[db_index_][route].add();
   if (pool_ && pool_->backend_index() < max_counted_backends) {
     stats.routed[pool_->backend_index()][route].add();
   }
-  if (transaction_started_ != steady_clock::time_point{}) {
+  if (transaction_started_at_ != steady_clock::time_point{}) {
     stats.transaction_time_us.add(static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::microseconds>(now - transaction_started_).count()));
-    transaction_started_ = steady_clock::time_point{};
+        std::chrono::duration_cast<std::chrono::microseconds>(now - transaction_started_at_)
+            .count()));
+    transaction_started_at_ = steady_clock::time_point{};
   }
 }
 

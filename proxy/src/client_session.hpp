@@ -177,10 +177,10 @@ class client_session {
   steady_clock::time_point quiet_since_;  // for clients.idle_timeout
   // Statistics. Times are unset (epoch) when nothing is running.
   client_state state_ = client_state::login;
-  std::size_t db_index_ = max_counted_databases;  // in config.databases; past the end: uncounted
+  std::size_t db_index_ = max_counted_databases;  // shared_state::database_names; none yet
   route_label route_ = route_label::primary;      // where the attached server's work counts
-  steady_clock::time_point request_started_{};    // the oldest request awaiting ReadyForQuery
-  steady_clock::time_point transaction_started_{};
+  steady_clock::time_point query_started_at_{};   // the oldest request awaiting ReadyForQuery
+  steady_clock::time_point transaction_started_at_{};
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
   // The client's messages of a read running on a replica, while a retry is still possible.

@@ -176,9 +176,10 @@ void scrape_collector::collect_traffic(std::vector<pm::MetricFamily>& out) const
   auto& queries = counter(out, "pgsteer_queries_total",
                           "Requests relayed (each answered by a ReadyForQuery), by database "
                           "and route");
-  for (std::size_t d = 0; d < cfg.databases.size() && d < max_counted_databases; ++d) {
+  const auto databases = shared_.database_names.names();
+  for (std::size_t d = 0; d < databases.size(); ++d) {
     for (std::size_t r = 0; r < route_label_count; ++r) {
-      const labels l{{"database", cfg.databases[d].name}, {"route", route_names[r]}};
+      const labels l{{"database", databases[d]}, {"route", route_names[r]}};
       add_counter(
           transactions,
           sum(shared_, [&](const auto& s) { return s.transactions_by_database[d][r].get(); }), l);
@@ -284,6 +285,10 @@ void scrape_collector::collect_topology(std::vector<pm::MetricFamily>& out) cons
             static_cast<double>(fenced));
   add_counter(counter(out, "pgsteer_failovers_total", "Times the primary moved to another backend"),
               static_cast<double>(failovers_));
+}
+
+metrics::metrics(shared_state& shared) : shared_(shared) {
+  for (const auto& db : shared_.cfg().databases) shared_.database_names.index_of(db.name);
 }
 
 void metrics::on_topology(const topology& snapshot) {

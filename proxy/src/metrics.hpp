@@ -44,7 +44,8 @@ class scrape_collector final : public prometheus::Collectable {
 // Owns what metrics remember between scrapes (failovers) and serves /metrics. Control thread only.
 class metrics {
  public:
-  explicit metrics(shared_state& shared) : shared_(shared) {}
+  // Registers the configured databases, so their counters show (as 0) before any client.
+  explicit metrics(shared_state& shared);
 
   // Every snapshot the monitor publishes: a failover is the primary moving to another backend
   // (a gap with no primary in between does not matter).
