@@ -301,26 +301,30 @@ awaitable<std::string> metrics::scrape(const topology* snapshot) {
   // Pools live on the workers: each is asked on its own thread and answers by posting back here,
   // so no worker waits for this thread nor this thread for a worker.
   const auto executor = co_await asio::this_coro::executor;
+  // What the answers share holds no I/O object: a request stuck in a stopped worker's queue may
+  // be destroyed with that worker, after the control io_context is gone.
   struct gathering {
-    explicit gathering(asio::any_io_executor ex) : done(ex) {}
     std::vector<pool_count> pools;
     std::size_t pending = 0;
-    asio::steady_timer done;
+    asio::steady_timer* done = nullptr;  // null once the scrape stopped waiting
   };
-  auto g = std::make_shared<gathering>(executor);
+  auto g = std::make_shared<gathering>();
+  asio::steady_timer done(executor, std::chrono::seconds(1));
   g->pending = shared_.workers.size();
-  g->done.expires_after(std::chrono::seconds(1));
+  g->done = &done;
   for (worker* w : shared_.workers) {
     asio::post(w->context(), [w, g, executor]() mutable {
       auto counts = w->pool_counts();
       asio::post(executor, [g = std::move(g), counts = std::move(counts)]() mutable {
+        if (!g->done) return;  // too late for this scrape
         g->pools.insert(g->pools.end(), std::make_move_iterator(counts.begin()),
                         std::make_move_iterator(counts.end()));
-        if (--g->pending == 0) g->done.cancel();
+        if (--g->pending == 0) g->done->cancel();
       });
     });
   }
-  if (g->pending > 0) co_await g->done.async_wait(use_tuple);
+  if (g->pending > 0) co_await done.async_wait(use_tuple);
+  g->done = nullptr;
   // The lifecycle counts reloads; whether the last one succeeded follows from which count grew.
   const auto succeeded = shared_.reloads_succeeded.load(std::memory_order_relaxed);
   const auto failed = shared_.reloads_failed.load(std::memory_order_relaxed);
