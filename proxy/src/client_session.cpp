@@ -101,6 +101,13 @@ const char* method_name(config::auth_method m) {
   return "?";
 }
 
+// An ErrorResponse on its way to the client: by SQLSTATE class, and class 28 (invalid
+// authorization) is a failed authentication.
+void count_error(worker_stats& stats, std::string_view code) {
+  stats.errors_by_class[sqlstate_class_index(code)].add();
+  if (code.size() >= 2 && code[0] == '2' && code[1] == '8') stats.auth_failures_total.add();
+}
+
 }  // namespace
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
@@ -124,6 +131,8 @@ client_session::client_session(tcp::socket socket, worker& owner)
   const auto remote = client_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string();
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.stats().client_connections_total.add();
+  worker_.stats().clients_login.add();
   worker_.session_started();
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
@@ -144,6 +153,8 @@ client_session::~client_session() {
     }
   }
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+  set_state(client_state::login);
+  worker_.stats().clients_login.sub();
   worker_.session_ended();
   spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
                close_reason_.empty() ? "closed" : close_reason_);
@@ -177,6 +188,7 @@ void client_session::send_to_client(std::string_view bytes) {
 
 void client_session::send_error(const p::error_fields& error) {
   p::write_error_response(to_client_, error);
+  count_error(worker_.stats(), error.code);
   wake();
 }
 
@@ -193,6 +205,7 @@ awaitable<void> client_session::flush_to_client() {
       to_client_.clear();
       co_return;
     }
+    worker_.stats().bytes_sent.add(writing_to_client_.size());
   }
 }
 
@@ -214,6 +227,7 @@ awaitable<void> client_session::serve() {
   }
   spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
   relaying_ = true;
+  set_state(server_ ? client_state::active : client_state::idle);
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -222,10 +236,12 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
   for (;;) {
     const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during startup");
         co_return false;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete) {
@@ -383,6 +399,7 @@ awaitable<bool> client_session::start_up() {
   if (!co_await authenticate(*method, user_)) co_return false;
 
   db_ = cfg.find_database(database_);
+  if (db_) db_index_ = shared_.database_names.index_of(db_->name);
   const config::user* user = cfg.find_user(user_);
   if (!db_) {
     fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
@@ -434,10 +451,12 @@ awaitable<std::optional<std::string_view>> client_session::read_password_message
   for (;;) {
     const auto frame = p::next_frame(input_.view(), 64 * 1024);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during authentication");
         co_return std::nullopt;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete || frame.type != p::frontend::password_message) {
@@ -599,6 +618,7 @@ awaitable<void> client_session::client_to_server() {
       input_.shrink(client_read_chunk);
     }
     error_code ec;
+    const auto before = input_.size();
     if (idle_timeout.count() > 0) {
       // Idle means holding no server (a query or a transaction in progress is not idleness),
       // counted from the last request or from when the server went back to the pool.
@@ -628,6 +648,7 @@ awaitable<void> client_session::client_to_server() {
       }
       if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);
     }
+    worker_.stats().bytes_received.add(input_.size() - before);
     if (ec) {
       close(ec == asio::error::eof ? "client closed the connection"
                                    : "client connection lost: " + ec.message());
@@ -745,6 +766,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       retry_log_.append(message);
     }
   }
+  if (query_started_at_ == steady_clock::time_point{}) query_started_at_ = steady_clock::now();
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -944,7 +966,18 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     send_error(error);
   };
   acquire_result lease;
-  const auto primary_deadline = steady_clock::now() + shared_.cfg().failover.wait_timeout;
+  const auto wait_started = steady_clock::now();
+  const auto primary_deadline = wait_started + shared_.cfg().failover.wait_timeout;
+  if (state_ != client_state::login) set_state(client_state::waiting);
+  // Whatever way this ends, the client no longer waits: holding a server or idle again.
+  struct settle_state {
+    client_session& session;
+    ~settle_state() {
+      if (session.state_ != client_state::login) {
+        session.set_state(session.server_ ? client_state::active : client_state::idle);
+      }
+    }
+  } settle{*this};
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
@@ -980,6 +1013,17 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
+  {
+    auto& stats = worker_.stats();
+    const auto waited = steady_clock::now() - wait_started;
+    stats.pool_wait_seconds.observe(std::chrono::duration<double>(waited).count());
+    stats.wait_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+    const auto* topology = worker_.current_topology();
+    const bool on_primary =
+        topology ? topology->primary == pool_->backend_index() : want == target::primary;
+    route_ = on_primary ? route_label::primary : route_label::replica;
+  }
   {
     // A read on a replica may be retried elsewhere while none of its replies reached the client.
     const auto* topology = worker_.current_topology();
@@ -1164,7 +1208,10 @@ void client_session::process_server_messages(server_connection& server) {
       return;
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
-    if (type == p::backend::ready_for_query && forward_it) may_reset_ = false;
+    if (type == p::backend::ready_for_query && forward_it) {
+      may_reset_ = false;
+      count_request_done(status, server);
+    }
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
@@ -1196,6 +1243,7 @@ void client_session::process_server_messages(server_connection& server) {
           }
           server_said_fatal_ = true;
         }
+        if (forward_it) count_error(worker_.stats(), e.code);
         if (e.code == sqlstate::feature_not_supported &&
             e.message == "cached plan must not change result type") {
           // The table changed under a prepared statement: prepare afresh on next use.
@@ -1275,6 +1323,7 @@ void client_session::release_server() {
     on_primary_ = false;
   }
   pool_->release(std::move(server_));
+  if (state_ != client_state::login) set_state(client_state::idle);
   wake();
 }
 
@@ -1312,6 +1361,11 @@ void client_session::lose_server(const std::string& why) {
   if (lost_server_) lost_pool_->discard(std::move(lost_server_));
   lost_server_ = std::move(server_);
   lost_pool_ = pool_;
+  if (state_ != client_state::login) set_state(client_state::idle);
+  if (!retry_pending_) {
+    // The request ended here (pgsteer answered it): it is not timed.
+    query_started_at_ = transaction_started_at_ = steady_clock::time_point{};
+  }
   if (!writing_to_server_) to_server_.clear();
   if (server_busy_) {
     wake();
@@ -1500,6 +1554,63 @@ void client_session::answer_for_lost_server(const std::string& why) {
   if (owed.open_batch) {
     send_error(error);
     skip_until_sync_ = true;
+  }
+}
+
+// ---- statistics ----
+
+void client_session::set_state(client_state next) {
+  if (next == state_) return;
+  auto& stats = worker_.stats();
+  auto gauge = [&](client_state state) -> stat_counter& {
+    switch (state) {
+      case client_state::login:
+        return stats.clients_login;
+      case client_state::idle:
+        return stats.clients_idle;
+      case client_state::waiting:
+        return stats.clients_waiting;
+      case client_state::active:
+        break;
+    }
+    return stats.clients_active;
+  };
+  gauge(state_).sub();
+  gauge(next).add();
+  state_ = next;
+}
+
+// One request of the client's finished (its ReadyForQuery is on the way); with status 'I' its
+// transaction did too. Counted on the route and backend of the server that ran it.
+void client_session::count_request_done(char status, const server_connection& server) {
+  auto& stats = worker_.stats();
+  const auto route = static_cast<std::size_t>(route_);
+  const bool database_counted = db_index_ < max_counted_databases;
+  stats.queries_total[route].add();
+  if (database_counted) stats.queries_by_database[db_index_][route].add();
+  const auto now = steady_clock::now();
+  if (query_started_at_ != steady_clock::time_point{}) {
+    const auto took = now - query_started_at_;
+    stats.query_duration_seconds.observe(std::chrono::duration<double>(took).count());
+    stats.query_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    if (transaction_started_at_ == steady_clock::time_point{}) {
+      transaction_started_at_ = query_started_at_;
+    }
+  }
+  // Pipelined requests already sent: the next one's answer is timed from this one's end.
+  query_started_at_ = server.replies.empty() ? steady_clock::time_point{} : now;
+  if (status != 'I') return;
+  stats.transactions_total[route].add();
+  if (database_counted) stats.transactions_by_database[db_index_][route].add();
+  if (pool_ && pool_->backend_index() < max_counted_backends) {
+    stats.routed[pool_->backend_index()][route].add();
+  }
+  if (transaction_started_at_ != steady_clock::time_point{}) {
+    stats.transaction_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - transaction_started_at_)
+            .count()));
+    transaction_started_at_ = steady_clock::time_point{};
   }
 }
 

@@ -20,6 +20,7 @@
 #include "pgsteer/protocol/startup.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
+#include "stats.hpp"
 
 namespace pgsteer::proxy {
 
@@ -90,6 +91,10 @@ class client_session {
   void process_server_messages(server_connection& server);
   void maybe_release();
   void release_server();
+  // Statistics (stats.hpp): the client's state for the gauges, and a forwarded ReadyForQuery.
+  enum class client_state : std::uint8_t { login, idle, waiting, active };
+  void set_state(client_state next);
+  void count_request_done(char status, const server_connection& server);
   // The server can no longer be used (its connection failed, it ended its session, it broke the
   // protocol). In transaction and statement pooling the client keeps its connection.
   void lose_server(const std::string& why);
@@ -170,6 +175,12 @@ class client_session {
   bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
   steady_clock::time_point quiet_since_;  // for clients.idle_timeout
+  // Statistics. Times are unset (epoch) when nothing is running.
+  client_state state_ = client_state::login;
+  std::size_t db_index_ = max_counted_databases;  // shared_state::database_names; none yet
+  route_label route_ = route_label::primary;      // where the attached server's work counts
+  steady_clock::time_point query_started_at_{};   // the oldest request awaiting ReadyForQuery
+  steady_clock::time_point transaction_started_at_{};
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
   // The client's messages of a read running on a replica, while a retry is still possible.

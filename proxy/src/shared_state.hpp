@@ -15,6 +15,7 @@
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/scram.hpp"
+#include "stats.hpp"
 
 namespace pgsteer::proxy {
 
@@ -46,7 +47,8 @@ class shared_state {
   std::atomic<std::uint32_t> clients{0};
   std::atomic<std::uint64_t> next_server_id{1};
   std::atomic<std::uint64_t> next_client_id{1};
-  std::vector<worker*> workers;  // set once before any worker runs
+  std::vector<worker*> workers;        // set once before any worker runs
+  stat_database_names database_names;  // behind the per-database counters (stats.hpp)
 
   // Lifecycle, set by the runtime before any worker runs and callable from any thread (the admin
   // console's RELOAD and SHUTDOWN, signals). reload() re-reads and validates the configuration

@@ -116,6 +116,16 @@ awaitable<void> worker::sweep() {
   }
 }
 
+std::vector<pool_count> worker::pool_counts() const {
+  std::vector<pool_count> counts;
+  counts.reserve(pools_.size());
+  for (const auto& [key, pool] : pools_) {
+    counts.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), pool->idle(),
+                      pool->open() - pool->idle(), pool->waiting()});
+  }
+  return counts;
+}
+
 server_pool& worker::pool(const config::database& db, const config::user& user,
                           std::size_t backend) {
   auto key = std::make_tuple(db.name, user.name, backend);

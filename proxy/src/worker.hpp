@@ -41,6 +41,15 @@ struct prepared_statement {
   bool validated = false;
 };
 
+// One pool's server connections on one worker at one moment (worker::pool_counts()).
+struct pool_count {
+  std::string database, user;
+  std::size_t backend = 0;  // index in config.backends
+  std::size_t idle = 0;
+  std::size_t active = 0;   // leased to clients, or connecting for one
+  std::size_t waiting = 0;  // clients queued for a server
+};
+
 class worker {
  public:
   worker(shared_state& shared, std::uint32_t index);
@@ -61,6 +70,9 @@ class worker {
   // Written only on this worker's thread; read from any thread (stats.hpp).
   worker_stats& stats() { return stats_; }
   const worker_stats& stats() const { return stats_; }
+
+  // Every pool of this worker now (on this worker's thread only: post to it from elsewhere).
+  std::vector<pool_count> pool_counts() const;
 
   // This worker's share of the pool for (database, user) on one backend.
   server_pool& pool(const config::database& db, const config::user& user, std::size_t backend);
