@@ -20,6 +20,8 @@
 #include "pg.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/framer.hpp"
+#include "pgsteer/protocol/messages.hpp"
+#include "pgsteer/protocol/scram.hpp"
 #include "pgsteer/protocol/startup.hpp"
 #include "pgsteer_process.hpp"
 
@@ -102,11 +104,82 @@ class raw_client {
     return out;
   }
   bool closed() const { return closed_; }
+  // The next whole message pgsteer sends (type, body); nullopt when it closes or goes silent.
+  std::optional<std::pair<char, std::string>> read_message(std::chrono::milliseconds limit) {
+    const auto give_up = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+      const auto frame = p::next_frame(pending_, 1 << 20);
+      if (frame.status == p::frame_status::complete) {
+        std::pair<char, std::string> out{frame.type, std::string(frame.body)};
+        pending_.erase(0, frame.size);
+        return out;
+      }
+      if (frame.status != p::frame_status::need_more) return std::nullopt;
+      if (std::chrono::steady_clock::now() >= give_up) return std::nullopt;
+      pollfd pfd{fd_, POLLIN, 0};
+      if (::poll(&pfd, 1, 100) <= 0) continue;
+      char buf[4096];
+      const auto n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return std::nullopt;
+      pending_.append(buf, static_cast<std::size_t>(n));
+    }
+  }
 
  private:
   int fd_;
   bool closed_ = false;
+  std::string pending_;
 };
+
+// What a client sees of one SCRAM login through pgsteer, step by step.
+struct scram_attempt {
+  std::string server_first;  // AuthenticationSASLContinue data; empty if none came
+  std::optional<p::error_fields> error;
+};
+
+scram_attempt try_scram(int port, const std::string& user, const std::string& password) {
+  raw_client client(port);
+  std::string out;
+  p::write_startup_message(out, {{"user", user}, {"database", "app"}});
+  client.send(out);
+  scram_attempt attempt;
+  auto next = [&]() { return client.read_message(20s); };
+  auto m = next();
+  REQUIRE(m);
+  REQUIRE(m->first == p::backend::authentication);
+  auto auth = p::parse_authentication(m->second);
+  REQUIRE(auth);
+  REQUIRE(auth->code == p::auth_code::sasl);
+  p::scram::client_exchange exchange(password, p::scram::random_nonce());
+  out.clear();
+  p::write_sasl_initial_response(out, p::scram::mechanism, exchange.client_first());
+  client.send(out);
+  m = next();
+  REQUIRE(m);
+  if (m->first == p::backend::authentication) {
+    auth = p::parse_authentication(m->second);
+    REQUIRE(auth);
+    REQUIRE(auth->code == p::auth_code::sasl_continue);
+    attempt.server_first = std::string(auth->data);
+    std::string client_final;
+    REQUIRE(exchange.server_first(auth->data, client_final) == p::scram::result::ok);
+    out.clear();
+    p::write_sasl_response(out, client_final);
+    client.send(out);
+    m = next();
+    REQUIRE(m);
+  }
+  if (m->first == p::backend::error_response) {
+    if (auto fields = p::parse_error_fields(m->second)) attempt.error = p::to_error_fields(*fields);
+  }
+  return attempt;
+}
+
+// "r=<nonce>,s=<salt>,i=<iterations>" without the nonce, which differs every time.
+std::string salt_and_iterations(const std::string& server_first) {
+  const auto s = server_first.find(",s=");
+  return s == std::string::npos ? std::string() : server_first.substr(s + 1);
+}
 
 // The ErrorResponse in a stream of backend messages, if any.
 std::optional<p::error_fields> find_error(std::string_view stream) {
@@ -214,6 +287,39 @@ TEST_CASE("auth_query: a role only the database knows logs in and works as itsel
   // And again from the cache.
   check_refusal(try_connect_verbose(conninfo(proxy, "127.0.0.1", "app", "ghost", "nope")), "28P01",
                 "password authentication failed for user \"ghost\"");
+}
+
+TEST_CASE("auth_query: an unknown role runs the whole SCRAM exchange, as a real one does",
+          "[auth]") {
+  auto& c = cluster::shared();
+  create_database_only_roles(c);
+  pgsteer_options o;
+  o.extra_yaml = auth_query_yaml;
+  pgsteer_process proxy(c, o);
+
+  const auto wrong = try_scram(proxy.port(), "auth_only", "not-the-password");
+  const auto ghost = try_scram(proxy.port(), "ghost_role", "not-the-password");
+  const auto ghost_again = try_scram(proxy.port(), "ghost_role", "still-not-it");
+  for (const auto* attempt : {&wrong, &ghost, &ghost_again}) {
+    CHECK_FALSE(attempt->server_first.empty());  // a salt and iteration count were offered
+    REQUIRE(attempt->error);
+    CHECK(attempt->error->code == "28P01");
+  }
+  CHECK(wrong.error->message == "password authentication failed for user \"auth_only\"");
+  CHECK(ghost.error->message == "password authentication failed for user \"ghost_role\"");
+  // The real role is offered its real salt; an unknown one a stable made-up salt with the same
+  // iteration count, so repeated tries show nothing different.
+  std::string verifier;
+  {
+    pg::connection super(c.super_conninfo(0, "app"));
+    verifier = super.scalar("SELECT rolpassword FROM pg_authid WHERE rolname = 'auth_only'");
+  }
+  const auto real = salt_and_iterations(wrong.server_first);
+  CHECK(verifier.find(real.substr(2, real.find(',') - 2)) != std::string::npos);
+  CHECK(salt_and_iterations(ghost.server_first) == salt_and_iterations(ghost_again.server_first));
+  const auto made_up = salt_and_iterations(ghost.server_first);
+  CHECK(made_up.substr(made_up.find(",i=")) == real.substr(real.find(",i=")));
+  CHECK(made_up.find(",i=") == real.find(",i="));  // salts of the same length
 }
 
 TEST_CASE("auth_query: an md5 secret works with an md5 rule", "[auth]") {
