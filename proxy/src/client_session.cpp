@@ -408,9 +408,15 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   if (!user) {
-    fatal(sqlstate::invalid_authorization_specification,
-          "role \"" + user_ + "\" is not configured in pgsteer",
-          "pgsteer logs in to backends only as the users listed under `users`.");
+    // Only under trust (or cert): the other methods refused an unknown user already.
+    if (cfg.auth_query.query.empty()) {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" is not configured in pgsteer",
+            "pgsteer logs in to backends only as the users listed under `users`.");
+    } else {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" does not exist");  // PostgreSQL's words
+    }
     close("unknown user");
     co_return false;
   }

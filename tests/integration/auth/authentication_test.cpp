@@ -328,6 +328,7 @@ TEST_CASE("auth_query: an md5 secret works with an md5 rule", "[auth]") {
   pgsteer_options o;
   o.extra_yaml = auth_query_yaml;
   o.hba_rules = {"{ address: 127.0.0.0/8, user: app_md5, method: md5 }",
+                 "{ address: 127.0.0.0/8, user: trusted_ghost, method: trust }",
                  "{ address: 127.0.0.0/8, method: scram-sha-256 }"};
   pgsteer_process proxy(c, o);
   // app_md5 has an md5 password in the cluster (scripts/cluster) and is not in pgsteer's users.
@@ -335,6 +336,9 @@ TEST_CASE("auth_query: an md5 secret works with an md5 rule", "[auth]") {
   CHECK(conn.scalar("SELECT current_user") == "app_md5");
   check_refusal(try_connect_verbose(conninfo(proxy, "127.0.0.1", "app", "app_md5", "wrong")),
                 "28P01", "password authentication failed for user \"app_md5\"");
+  // Under trust, a role neither pgsteer nor the database knows gets PostgreSQL's answer.
+  check_refusal(try_connect_verbose(conninfo(proxy, "127.0.0.1", "app", "trusted_ghost", "unused")),
+                "28000", "role \"trusted_ghost\" does not exist");
 }
 
 TEST_CASE("clients.auth_timeout ends a client that stops mid-login, and only that one", "[auth]") {
