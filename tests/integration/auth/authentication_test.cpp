@@ -322,12 +322,12 @@ TEST_CASE("auth_query: an unknown role runs the whole SCRAM exchange, as a real 
   CHECK(made_up.find(",i=") == real.find(",i="));  // salts of the same length
 }
 
-TEST_CASE("auth_query: an md5 secret works with an md5 rule", "[auth]") {
+TEST_CASE("auth_query: md5 rules take md5 secrets, and SCRAM ones by SCRAM", "[auth]") {
   auto& c = cluster::shared();
   create_database_only_roles(c);
   pgsteer_options o;
   o.extra_yaml = auth_query_yaml;
-  o.hba_rules = {"{ address: 127.0.0.0/8, user: app_md5, method: md5 }",
+  o.hba_rules = {"{ address: 127.0.0.0/8, user: [app_md5, auth_only], method: md5 }",
                  "{ address: 127.0.0.0/8, user: trusted_ghost, method: trust }",
                  "{ address: 127.0.0.0/8, method: scram-sha-256 }"};
   pgsteer_process proxy(c, o);
@@ -336,6 +336,12 @@ TEST_CASE("auth_query: an md5 secret works with an md5 rule", "[auth]") {
   CHECK(conn.scalar("SELECT current_user") == "app_md5");
   check_refusal(try_connect_verbose(conninfo(proxy, "127.0.0.1", "app", "app_md5", "wrong")),
                 "28P01", "password authentication failed for user \"app_md5\"");
+  // An md5 rule for a role whose secret is a SCRAM verifier asks for SCRAM, as PostgreSQL does.
+  {
+    pg::connection scram_user(
+        conninfo(proxy, "127.0.0.1", "app", "auth_only", "Only-In-The-Database-7"));
+    CHECK(scram_user.scalar("SELECT current_user") == "auth_only");
+  }
   // Under trust, a role neither pgsteer nor the database knows gets PostgreSQL's answer.
   check_refusal(try_connect_verbose(conninfo(proxy, "127.0.0.1", "app", "trusted_ghost", "unused")),
                 "28000", "role \"trusted_ghost\" does not exist");
