@@ -206,6 +206,10 @@ void client_session::wake() {
 awaitable<void> client_session::serve() {
   auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
   if (!done) {
+    // The cancelled start-up may have queued its own error or close reason on its way out (a
+    // wait for a server or a lookup that was cut short): the timeout is what the client is told.
+    to_client_.clear();
+    close_reason_.clear();
     // PostgreSQL's words and code for authentication_timeout; it closes without sending them,
     // pgsteer tells the client why (decisions/0010).
     authentication_failed(sqlstate::query_canceled, "canceling authentication due to timeout",
