@@ -111,11 +111,13 @@ awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
 client_session::client_session(tcp::socket socket, worker& owner)
     : worker_(owner),
       shared_(owner.shared()),
+      config_(owner.config_ptr()),
       client_(std::move(socket)),
       id_(owner.shared().next_client_id.fetch_add(1, std::memory_order_relaxed)),
-      mode_(owner.shared().cfg().pool.mode),
-      max_message_size_(owner.shared().cfg().clients.max_message_size),
+      mode_(config_->cfg.pool.mode),
+      max_message_size_(config_->cfg.clients.max_message_size),
       input_(0),
+      connected_at_(steady_clock::now()),
       wake_timer_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
@@ -126,6 +128,11 @@ client_session::client_session(tcp::socket socket, worker& owner)
   worker_.session_started();
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
+  spdlog::info("client {} connected from {}", id_, peer_);
+}
+
+const config::config& client_session::cfg() const {
+  return config_->cfg;
 }
 
 client_session::~client_session() {
@@ -138,13 +145,14 @@ client_session::~client_session() {
       if (mode_ == p::pool_mode::session) server_->needs_reset = true;
       pool_->release(std::move(server_));
     } else {
-      pool_->discard(std::move(server_));
+      pool_->discard(std::move(server_), "its client left mid-transaction");
     }
   }
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
   worker_.session_ended();
-  spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
-               close_reason_.empty() ? "closed" : close_reason_);
+  const auto lived = std::chrono::duration<double>(steady_clock::now() - connected_at_).count();
+  spdlog::info("client {} {}@{} from {} disconnected after {:.3f}s: {}", id_, user_, database_,
+               peer_, lived, close_reason_.empty() ? "closed" : close_reason_);
 }
 
 void client_session::close(std::string reason) {
@@ -164,6 +172,81 @@ void client_session::terminate(const p::error_fields& error) {
   close("pgsteer is shutting down");
   error_code ec;
   client_.cancel(ec);
+}
+
+void client_session::end_for_shutdown() {
+  if (closing_) return;
+  terminate(make_error("FATAL", sqlstate::admin_shutdown,
+                       "terminating connection due to administrator command"));
+}
+
+void client_session::drain() {
+  if (at_transaction_boundary()) end_for_shutdown();
+}
+
+bool client_session::at_transaction_boundary() const {
+  if (!server_) return true;
+  return server_->replies.empty() && to_server_.empty() && server_->input.empty() &&
+         server_->tracker.may_release(p::pool_mode::transaction);
+}
+
+bool client_session::adopt_latest_config() {
+  const auto& latest = worker_.config_ptr();
+  if (config_ == latest) return true;
+  const auto* db = latest->cfg.find_database(database_);
+  const auto* user = latest->cfg.find_user(user_);
+  if (!db || !user) {
+    // Removing a user or database is how an operator revokes access: its clients go at a
+    // boundary, never inside a transaction.
+    if (!user) {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" was removed from pgsteer's configuration");
+    } else {
+      fatal(sqlstate::invalid_catalog_name,
+            "database \"" + database_ + "\" was removed from pgsteer's configuration");
+    }
+    close("removed from the configuration by a reload");
+    return false;
+  }
+  config_ = latest;
+  db_ = db;
+  user_config_ = user;
+  max_message_size_ = config_->cfg.clients.max_message_size;
+  tracks_writes_ = config_->cfg.routing.consistency_mode == config::consistency::read_your_writes &&
+                   db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
+  return true;
+}
+
+void client_session::time_request(char type, std::string_view sql, std::string_view body) {
+  if (timing_request_) return;
+  if (type == p::frontend::bind && sql.empty()) {
+    if (auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
+      if (auto it = statements_.find(bind->statement); it != statements_.end()) {
+        sql = worker_.statement(it->second).query;
+      }
+    }
+  }
+  timing_request_ = true;
+  request_started_ = steady_clock::now();
+  // The first 200 characters (not bytes: a cut never splits a UTF-8 sequence), on one line.
+  request_sql_.clear();
+  std::size_t characters = 0;
+  for (char c : sql) {
+    const bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+    if (!continuation && ++characters > 200) break;
+    request_sql_ += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+}
+
+void client_session::log_if_slow(const server_connection& server) {
+  timing_request_ = false;
+  const auto took = steady_clock::now() - request_started_;
+  if (took < cfg().log.slow_query_threshold) return;
+  const auto* topology = worker_.current_topology();
+  const bool primary = topology && topology->primary == pool_->backend_index();
+  spdlog::warn("client {}: slow query: {:.3f} ms, database {}, user {}, route {} ({}): {}", id_,
+               std::chrono::duration<double, std::milli>(took).count(), database_, user_,
+               primary ? "primary" : "replica", server.backend().name, request_sql_);
 }
 
 // ---- output to the client ----
@@ -201,16 +284,20 @@ void client_session::wake() {
 // ---- startup ----
 
 awaitable<void> client_session::serve() {
-  auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
+  auto [done, ok] = co_await with_timeout(start_up(), cfg().clients.auth_timeout);
   if (!done) {
     fatal(sqlstate::protocol_violation, "canceling authentication due to timeout");
     close("authentication timeout");
+  }
+  if (done && ok && worker_.draining()) {
+    end_for_shutdown();  // logged in while pgsteer began to shut down
+    ok = false;
   }
   if (!done || !ok) {
     co_await flush_to_client();
     co_return;
   }
-  spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
+  spdlog::info("client {} logged in as user {} to database {}", id_, user_, database_);
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -348,7 +435,7 @@ awaitable<bool> client_session::start_up() {
     p::write_negotiate_protocol_version(out, packet);
     send_to_client(out);
   }
-  const auto& cfg = shared_.cfg();
+  const auto& cfg = this->cfg();
   if (packet.replication != p::replication_mode::none) {
     fatal(sqlstate::feature_not_supported, "pgsteer does not pool replication connections",
           "Connect to the server directly for streaming replication.");
@@ -472,7 +559,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
 }
 
 awaitable<bool> client_session::authenticate_scram(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const user_secrets* secrets = config_->find_secrets(user);
   const bool known = secrets && secrets->verifier;
   scram::server_exchange exchange(
       known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
@@ -501,10 +588,10 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
       out.clear();
       p::write_authentication_sasl_final(out, server_final);
       send_to_client(out);
-      const auto* cfg_user = shared_.cfg().find_user(user);
+      const auto* cfg_user = cfg().find_user(user);
       if (cfg_user && cfg_user->kind == config::secret_kind::scram_verifier) {
         // Only a verifier is configured: the keys this client proved are how pgsteer logs in.
-        shared_.remember_scram_keys(user, exchange.proven_keys());
+        shared_.remember_scram_keys(user, cfg_user->secret, exchange.proven_keys());
       }
       co_return true;
     }
@@ -520,7 +607,7 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
 }
 
 awaitable<bool> client_session::authenticate_md5(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const user_secrets* secrets = config_->find_secrets(user);
   const std::string salt = scram::random_bytes(4);
   std::string out;
   p::write_authentication_md5_password(out, salt);
@@ -546,8 +633,8 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
 // ---- relay ----
 
 awaitable<void> client_session::client_to_server() {
-  const auto idle_timeout = shared_.cfg().clients.idle_timeout;
   while (!closing_) {
+    const auto idle_timeout = cfg().clients.idle_timeout;  // a reload may change it
     for (;;) {
       const auto frame = p::next_frame(input_.view(), max_message_size_);
       if (frame.status == p::frame_status::need_more) break;
@@ -684,6 +771,13 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (!sql.empty() && may_reset_settings(sql)) may_reset_ = true;
   if (!server_ && mode_ != p::pool_mode::session && answer_without_server(type, body)) co_return;
   if (!server_) {
+    // A transaction boundary: no new transaction starts while pgsteer shuts down, and a
+    // reloaded configuration applies from here.
+    if (worker_.draining()) {
+      end_for_shutdown();
+      co_return;
+    }
+    if (!adopt_latest_config()) co_return;
     const bool split = db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
     std::optional<p::classification> c;
     if ((type == p::frontend::query || type == p::frontend::parse) &&
@@ -723,6 +817,11 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (resync_parameters_ && server_->replies.empty()) {
     synchronize_parameters();
     resync_parameters_ = false;
+  }
+  if (cfg().log.slow_query_threshold.count() > 0 &&
+      (type == p::frontend::query || type == p::frontend::parse || type == p::frontend::bind ||
+       type == p::frontend::function_call)) {
+    time_request(type, sql, body);
   }
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
@@ -807,7 +906,7 @@ bool client_session::rewrite_statement_message(char type, std::string_view messa
         out.clear();
         server_->forget_statement(id);
       }
-      if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+      if (auto evicted = server_->add_statement(id, cfg().pool.max_prepared_statements)) {
         p::write_close(out, 'S', worker_.statement(evicted).server_name);
         inject(p::frontend::close, out);
         out.clear();
@@ -857,7 +956,7 @@ void client_session::ensure_prepared(std::uint64_t id) {
     return;
   }
   std::string out;
-  if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+  if (auto evicted = server_->add_statement(id, cfg().pool.max_prepared_statements)) {
     p::write_close(out, 'S', worker_.statement(evicted).server_name);
     inject(p::frontend::close, out);
     out.clear();
@@ -872,7 +971,7 @@ void client_session::ensure_prepared(std::uint64_t id) {
 
 const p::function_policy& client_session::functions() const {
   const auto* topology = worker_.current_topology();
-  return topology && topology->functions ? *topology->functions : shared_.functions();
+  return topology && topology->functions ? *topology->functions : config_->functions;
 }
 
 target client_session::target_for(char type, std::string_view body,
@@ -953,7 +1052,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   std::string out;
   if (server_->needs_reset) {
-    const auto& reset = shared_.cfg().pool.server_reset_query;
+    const auto& reset = cfg().pool.server_reset_query;
     if (!reset.empty()) {
       p::write_query(out, reset);
       inject(p::frontend::query, out);
@@ -1078,7 +1177,7 @@ awaitable<void> client_session::server_to_client() {
     server.input.commit(n);
     if (server_lost_) {
       server_lost_ = false;
-      pool_->discard(std::move(server_));
+      pool_->discard(std::move(server_), "lost");
       continue;
     }
     if (n == 0 && ec == asio::error::operation_aborted) {  // woken: look again
@@ -1094,6 +1193,7 @@ awaitable<void> client_session::server_to_client() {
     }
     process_server_messages(server);
     maybe_release();
+    if (worker_.draining() && at_transaction_boundary()) end_for_shutdown();
   }
   error_code ec;
   client_.cancel(ec);  // client_to_server() may be waiting for the client: let it finish
@@ -1122,7 +1222,10 @@ void client_session::process_server_messages(server_connection& server) {
       return;
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
-    if (type == p::backend::ready_for_query && forward_it) may_reset_ = false;
+    if (type == p::backend::ready_for_query && forward_it) {
+      may_reset_ = false;
+      if (timing_request_) log_if_slow(server);
+    }
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
@@ -1225,7 +1328,7 @@ void client_session::lose_server(const std::string& why) {
     server_lost_ = true;
     wake();
   } else {
-    pool_->discard(std::move(server_));
+    pool_->discard(std::move(server_), "lost");
   }
   close("backend lost: " + why);
 }

@@ -204,7 +204,6 @@ struct topology_monitor::impl {
       : control(control_context), shared(shared_state_ref), publish(std::move(publish_to)) {
     const auto& cfg = shared.cfg();
     if (!cfg.databases.empty()) dbname = cfg.databases.front().dbname;
-    user = cfg.health.user;
     connections.resize(cfg.backends.size());
   }
 
@@ -212,7 +211,6 @@ struct topology_monitor::impl {
   shared_state& shared;
   publish_fn publish;
   std::string dbname;  // the first configured database's (decisions/0007)
-  std::string user;
   // One persistent connection per backend (null: connect at the next round).
   std::vector<std::unique_ptr<server_connection>> connections;
   std::shared_ptr<const topology> current;
@@ -236,7 +234,9 @@ struct topology_monitor::impl {
 // kept from an earlier round may have been closed by the server since (restart, idle timeout):
 // when it breaks, one fresh connection is tried before the backend counts as down.
 awaitable<probe_result> topology_monitor::impl::ask(std::size_t i) {
-  const auto& backend = shared.cfg().backends[i];
+  // Copies: a reload on this thread may replace the configuration while the probe waits.
+  const config::backend backend = shared.cfg().backends[i];
+  const std::string user = shared.cfg().health.user;
   probe_result r;
   bool reused = connections[i] != nullptr;
   for (;;) {
@@ -245,7 +245,7 @@ awaitable<probe_result> topology_monitor::impl::ask(std::size_t i) {
         r.error = "no health.user or database to log in with";
         co_return r;
       }
-      auto login = co_await connect_server(shared, backend, dbname, user,
+      auto login = co_await connect_server(shared, shared.config(), backend, dbname, user,
                                            shared.next_server_id.fetch_add(1), monitor_name);
       if (!login.connection) {
         r.error = describe(login.error);
@@ -501,7 +501,7 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
                  current->backends[*current->primary].name);
     co_return;
   }
-  auto policy = std::make_shared<p::function_policy>(shared.functions());
+  auto policy = std::make_shared<p::function_policy>(shared.config()->functions);
   const auto count = names->size();
   policy->set_volatile_functions(std::move(*names));
   const bool first = !functions;
@@ -518,8 +518,8 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
 
 awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  const auto interval = self->shared.cfg().health.interval;
   while (!self->stopped) {
+    const auto interval = self->shared.cfg().health.interval;  // a reload may change it
     const auto round_start = steady_clock::now();
     auto results = co_await self->probe_all();
     if (self->stopped) break;
