@@ -151,8 +151,9 @@ client_session::~client_session() {
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
   worker_.session_ended();
   const auto lived = std::chrono::duration<double>(steady_clock::now() - connected_at_).count();
-  spdlog::info("client {} {}@{} from {} disconnected after {:.3f}s: {}", id_, user_, database_,
-               peer_, lived, close_reason_.empty() ? "closed" : close_reason_);
+  spdlog::info("client {} {}{}{}from {} disconnected after {:.3f}s: {}", id_, user_,
+               user_.empty() ? "" : "@", user_.empty() ? "" : database_ + " ", peer_, lived,
+               close_reason_.empty() ? "closed" : close_reason_);
 }
 
 void client_session::close(std::string reason) {
