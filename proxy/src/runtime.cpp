@@ -10,9 +10,12 @@
 #include <csignal>
 #include <future>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "health.hpp"
+#include "http_server.hpp"
 #include "pgsteer/proxy/log_format.hpp"
 #include "shared_state.hpp"
 #include "topology.hpp"
@@ -104,11 +107,27 @@ class lifecycle {
         }) {
     shared_.reload = [this] { return reload_from_any_thread(); };
     shared_.shutdown = [this] { asio::post(control_, [this] { begin_shutdown(); }); };
+    // Health checks and metrics on the control thread.
+    if (shared_.cfg().http.listen) {
+      http_.emplace(control_, [this](std::string_view path) -> awaitable<http_reply> {
+        co_return health_reply(path, shared_, monitor_.current().get());
+      });
+    }
+  }
+
+  // Throws when http.listen cannot be bound.
+  void listen() {
+    if (http_) http_->listen(*shared_.cfg().http.listen);
   }
 
   // Runs the control thread until every worker has stopped.
   void run() {
     monitor_.start();
+    if (http_) {
+      http_->start();
+      const auto& address = *shared_.cfg().http.listen;
+      spdlog::info("HTTP endpoints on {}:{}", address.host, address.port);
+    }
     wait_for_signal();
     control_.run();
   }
@@ -226,6 +245,8 @@ class lifecycle {
       }
       finished_ = true;
       monitor_.stop();
+      // Until here /health/ready has answered 503 (draining), so load balancers moved away.
+      if (http_) http_->stop();
       error_code ignored;
       signals_.cancel(ignored);
       deadline_.cancel();
@@ -240,6 +261,7 @@ class lifecycle {
   asio::steady_timer deadline_;
   asio::steady_timer watch_;
   topology_monitor monitor_;
+  std::optional<http_server> http_;
   bool draining_ = false;
   bool finished_ = false;
 };
@@ -255,15 +277,16 @@ int run(const config::config& cfg, const std::filesystem::path& config_file) {
     workers.push_back(std::make_unique<worker>(shared, i));
     shared.workers.push_back(workers.back().get());
   }
+  // The signal set exists before any worker runs, so a SIGTERM from then on drains.
+  lifecycle control(shared, workers, config_file);
   try {
     check_addresses_free(cfg);
     for (auto& w : workers) w->listen();
+    control.listen();
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
   }
-  // The signal set exists before any worker runs, so a SIGTERM from then on drains.
-  lifecycle control(shared, workers, config_file);
   for (auto& w : workers) w->start();
   spdlog::info("pgsteer {} listening on {} with {} workers, pool mode {}", PGSTEER_VERSION,
                describe(cfg.listen), shared.worker_count(), describe(cfg.pool.mode));
