@@ -184,10 +184,15 @@ void client_session::end_for_shutdown() {
 }
 
 void client_session::drain() {
-  if (at_transaction_boundary()) end_for_shutdown();
+  // A client that has not been answered yet connected a moment before the drain (pgbench -C, a
+  // load balancer's last connections): its first request is about to arrive or already waits
+  // for a server. It is served, and ends at that transaction's end, so no client fails for
+  // connecting a moment early.
+  if (requests_answered_ > 0 && at_transaction_boundary()) end_for_shutdown();
 }
 
 bool client_session::at_transaction_boundary() const {
+  if (attaching_) return false;  // a request waits for a server: a transaction is starting
   if (!server_) return true;
   return server_->replies.empty() && to_server_.empty() && server_->input.empty() &&
          server_->tracker.may_release(p::pool_mode::transaction);
@@ -291,10 +296,6 @@ awaitable<void> client_session::serve() {
   if (!done) {
     fatal(sqlstate::protocol_violation, "canceling authentication due to timeout");
     close("authentication timeout");
-  }
-  if (done && ok && worker_.draining()) {
-    end_for_shutdown();  // logged in while pgsteer began to shut down
-    ok = false;
   }
   if (!done || !ok) {
     co_await flush_to_client();
@@ -788,7 +789,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (!server_) {
     // A transaction boundary: no new transaction starts while pgsteer shuts down, and a
     // reloaded configuration applies from here.
-    if (worker_.draining()) {
+    if (worker_.draining() && requests_answered_ > 0) {
       end_for_shutdown();
       co_return;
     }
@@ -814,7 +815,11 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
         co_return;
       }
     }
-    if (!co_await attach_server(target_for(type, body, c ? &*c : nullptr))) {
+    attaching_ = true;
+    const bool attached = co_await attach_server(target_for(type, body, c ? &*c : nullptr));
+    attaching_ = false;
+    if (!attached) {
+      if (worker_.draining()) end_for_shutdown();
       if (type == p::frontend::query || type == p::frontend::function_call) {
         std::string out;
         p::write_ready_for_query(out, 'I');
@@ -1048,7 +1053,11 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
     if (auto* error = std::get_if<p::error_fields>(&chosen)) {
-      refuse(*error, "no backend");
+      if (error->code == sqlstate::admin_shutdown) {
+        end_for_shutdown();  // woken by the drain while waiting for a primary
+      } else {
+        refuse(*error, "no backend");
+      }
       co_return false;
     }
     if (closing_) co_return false;
@@ -1258,6 +1267,7 @@ void client_session::process_server_messages(server_connection& server) {
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
     if (type == p::backend::ready_for_query && forward_it) {
+      ++requests_answered_;
       may_reset_ = false;
       if (timing_request_) log_if_slow(server);
     }

@@ -188,6 +188,10 @@ class client_session {
   bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
   steady_clock::time_point connected_at_;
+  // For the drain: ReadyForQuery messages relayed (0: a client that just connected), and
+  // whether a request is waiting for a server.
+  std::uint64_t requests_answered_ = 0;
+  bool attaching_ = false;
   // log.slow_query_threshold > 0: when the request being answered began, and its SQL.
   bool timing_request_ = false;
   steady_clock::time_point request_started_;

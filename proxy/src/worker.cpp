@@ -62,7 +62,18 @@ void worker::stop() {
   asio::post(context_, [this] {
     stopping_ = true;
     for (auto& acceptor : acceptors_) {
+      // Connections the kernel already completed are clients that connected before the drain:
+      // closing the socket would reset them, so they are taken (and get their first
+      // transaction, client_session::serve). Anyone later is refused by the closed port, which
+      // a load balancer retries elsewhere.
       error_code ec;
+      acceptor->non_blocking(true, ec);
+      for (;;) {
+        tcp::socket socket(context_);
+        acceptor->accept(socket, ec);
+        if (ec) break;
+        start_session(std::move(socket));
+      }
       acceptor->close(ec);
     }
     // Clients waiting for a primary are between transactions: they are refused, not kept.
@@ -116,16 +127,19 @@ awaitable<void> worker::accept(tcp::acceptor& acceptor) {
       spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
       continue;
     }
-    asio::co_spawn(context_, run_client_session(std::move(socket), *this),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::critical("bug: a client session threw: {}", ex.what());
-                     }
-                   });
+    start_session(std::move(socket));
   }
+}
+
+void worker::start_session(tcp::socket socket) {
+  asio::co_spawn(context_, run_client_session(std::move(socket), *this), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("bug: a client session threw: {}", ex.what());
+    }
+  });
 }
 
 awaitable<void> worker::sweep() {
@@ -172,13 +186,6 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
   // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
   const bool fall_back = falls_back || must_see.has_value();
   for (;;) {
-    if (stopping_) {
-      protocol::error_fields e;
-      e.severity = "FATAL";
-      e.code = std::string(protocol::sqlstate::admin_shutdown);
-      e.message = "terminating connection due to administrator command";
-      co_return e;
-    }
     if (topology_) {
       const auto backend = proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends,
                                                  excluded, must_see, load, random);
@@ -199,6 +206,14 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
       e.message = "no primary backend is available";
       e.detail = topology_ ? "No backend is out of recovery; waited failover.wait_timeout."
                            : "pgsteer has not heard from any backend yet.";
+      co_return e;
+    }
+    if (stopping_) {
+      // Draining: a client waiting for a primary is between transactions, and goes.
+      protocol::error_fields e;
+      e.severity = "FATAL";
+      e.code = std::string(protocol::sqlstate::admin_shutdown);
+      e.message = "terminating connection due to administrator command";
       co_return e;
     }
     asio::steady_timer timer(context_, deadline);

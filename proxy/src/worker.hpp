@@ -112,6 +112,7 @@ class worker {
 
  private:
   awaitable<void> accept(tcp::acceptor& acceptor);
+  void start_session(tcp::socket socket);
   awaitable<void> sweep();
   // After stop(): ends the worker's loop once its last session is gone.
   awaitable<void> drain();
