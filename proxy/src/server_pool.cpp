@@ -30,6 +30,17 @@ void server_pool::reconfigure(std::shared_ptr<const config_snapshot> config, std
   const auto* db = config->cfg.find_database(db_->name);
   const auto* user = config->cfg.find_user(user_->name);
   if (!db || !user || backend_index_ >= config->cfg.backends.size()) return;
+  if (db->dbname != db_->dbname) {
+    // Servers logged in to the old database must not serve the new one.
+    spdlog::info("pool {}/{} on {}: dbname {} -> {}: replacing its servers", db->name, user->name,
+                 backend_->name, db_->dbname, db->dbname);
+    stale_before_ = steady_clock::now();
+    while (!idle_.empty()) {
+      auto server = std::move(idle_.back());
+      idle_.pop_back();
+      discard(std::move(server), "its database's dbname changed on reload");
+    }
+  }
   config_ = std::move(config);
   db_ = db;
   user_ = user;
@@ -139,12 +150,14 @@ void server_pool::learn_canonical(const std::string& name, const std::string& va
 
 void server_pool::release(std::unique_ptr<server_connection> server) {
   if (retired_ || server->discard_on_release || server->tracker.desynchronized() ||
-      open_ > share_ || expired(*server, steady_clock::now())) {
-    discard(std::move(server), retired_                           ? "its backend left its role"
-                               : server->discard_on_release       ? "its session state is unknown"
-                               : server->tracker.desynchronized() ? "desynchronized"
-                               : open_ > share_                   ? "the pool shrank on reload"
-                                                                  : "server_lifetime");
+      open_ > share_ || server->created() < stale_before_ ||
+      expired(*server, steady_clock::now())) {
+    discard(std::move(server), retired_                            ? "its backend left its role"
+                               : server->discard_on_release        ? "its session state is unknown"
+                               : server->tracker.desynchronized()  ? "desynchronized"
+                               : open_ > share_                    ? "the pool shrank on reload"
+                               : server->created() < stale_before_ ? "its dbname changed on reload"
+                                                                   : "server_lifetime");
     return;
   }
   server->idle_since = steady_clock::now();

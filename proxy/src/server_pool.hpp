@@ -107,6 +107,8 @@ class server_pool {
   std::map<std::pair<std::string, std::string>, std::string> canonical_;
   bool has_defaults_ = false;
   bool retired_ = false;
+  // Servers opened before this (a reload changed the dbname) are closed when released.
+  steady_clock::time_point stale_before_{};
 };
 
 }  // namespace pgsteer::proxy

@@ -216,6 +216,7 @@ struct topology_monitor::impl {
   std::shared_ptr<const topology> current;
   std::shared_ptr<const p::function_policy> functions;
   steady_clock::time_point functions_loaded{};
+  std::uint64_t functions_generation = 0;  // of the configuration the list was built from
   asio::cancellation_signal stop_signal;
   bool started = false;
   bool stopped = false;
@@ -490,7 +491,12 @@ std::shared_ptr<const topology> topology_monitor::current() const {
 awaitable<void> topology_monitor::impl::refresh_functions() {
   if (!current || !current->primary) co_return;
   const auto now = steady_clock::now();
-  if (functions && now - functions_loaded < functions_refresh) co_return;
+  // A reload may have changed routing.write_functions: rebuild the list at once.
+  const auto generation = shared.config()->generation;
+  if (functions && now - functions_loaded < functions_refresh &&
+      functions_generation == generation) {
+    co_return;
+  }
   auto& connection = connections[*current->primary];
   if (!connection) co_return;
   auto [done, names] = co_await with_timeout(run_list_query(*connection, volatile_functions_query),
@@ -507,6 +513,7 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
   const bool first = !functions;
   functions = std::move(policy);
   functions_loaded = now;
+  functions_generation = generation;
   // Workers get the new list now, not a round later.
   auto next = std::make_shared<topology>(*current);
   next->version = current->version + 1;
