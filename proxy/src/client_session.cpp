@@ -1049,6 +1049,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     send_error(error);
   };
   acquire_result lease;
+  const auto primary_deadline = steady_clock::now() + shared_.cfg().failover.wait_timeout;
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
@@ -1067,9 +1068,16 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     if (lease.server) break;
     const auto* topology = worker_.current_topology();
     const bool replica = topology && topology->primary != backend;
-    if (replica && want == target::replica &&
-        lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+    const bool refused = lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection;
+    if (replica && want == target::replica && refused) {
       unreachable.push_back(backend);
+      continue;
+    }
+    if (!replica && refused && topology && steady_clock::now() < primary_deadline) {
+      // The primary refuses connections before the monitor has said so (it just died): wait
+      // for the monitor's next word, as for a primary that is known to be gone. Nothing ran.
+      co_await worker_.wait_for_topology_after(topology->version, primary_deadline);
+      if (closing_) co_return false;
       continue;
     }
     refuse(lease.error, "no server");
