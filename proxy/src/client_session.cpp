@@ -1049,7 +1049,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     send_error(error);
   };
   acquire_result lease;
-  const auto primary_deadline = steady_clock::now() + shared_.cfg().failover.wait_timeout;
+  const auto primary_deadline = steady_clock::now() + cfg().failover.wait_timeout;
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
