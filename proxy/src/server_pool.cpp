@@ -19,21 +19,21 @@ server_pool::server_pool(asio::any_io_executor executor, shared_state& shared,
     : executor_(std::move(executor)),
       shared_(shared),
       config_(std::move(config)),
-      db_(&db),
-      user_(&user),
-      backend_(&config_->cfg.backends.at(backend)),
+      db_(db),
+      user_(user),
+      backend_(config_->cfg.backends.at(backend)),
       backend_index_(backend),
       share_(share),
       min_idle_(std::min<std::size_t>(share, config_->cfg.pool.min_idle / shared.worker_count())) {}
 
 void server_pool::reconfigure(std::shared_ptr<const config_snapshot> config, std::size_t share) {
-  const auto* db = config->cfg.find_database(db_->name);
-  const auto* user = config->cfg.find_user(user_->name);
+  const auto* db = config->cfg.find_database(db_.name);
+  const auto* user = config->cfg.find_user(user_.name);
   if (!db || !user || backend_index_ >= config->cfg.backends.size()) return;
-  if (db->dbname != db_->dbname) {
+  if (db->dbname != db_.dbname) {
     // Servers logged in to the old database must not serve the new one.
     spdlog::info("pool {}/{} on {}: dbname {} -> {}: replacing its servers", db->name, user->name,
-                 backend_->name, db_->dbname, db->dbname);
+                 backend_.name, db_.dbname, db->dbname);
     stale_before_ = steady_clock::now();
     while (!idle_.empty()) {
       auto server = std::move(idle_.back());
@@ -42,11 +42,11 @@ void server_pool::reconfigure(std::shared_ptr<const config_snapshot> config, std
     }
   }
   config_ = std::move(config);
-  db_ = db;
-  user_ = user;
-  backend_ = &config_->cfg.backends[backend_index_];
+  db_ = *db;
+  user_ = *user;
+  backend_ = config_->cfg.backends[backend_index_];
   if (share != share_) {
-    spdlog::info("pool {}/{} on {}: size share {} -> {}", db_->name, user_->name, backend_->name,
+    spdlog::info("pool {}/{} on {}: size share {} -> {}", db_.name, user_.name, backend_.name,
                  share_, share);
   }
   share_ = share;
@@ -100,18 +100,21 @@ awaitable<acquire_result> server_pool::acquire() {
   acquire_result timed_out;
   timed_out.error.code = std::string(p::sqlstate::query_canceled);
   timed_out.error.message = "no server connection became free within pool.query_wait_timeout";
-  timed_out.error.hint = "The pool for database \"" + db_->name + "\" and user \"" + user_->name +
+  timed_out.error.hint = "The pool for database \"" + db_.name + "\" and user \"" + user_.name +
                          "\" is busy; raise pool.size or shorten transactions.";
   co_return timed_out;
 }
 
 awaitable<acquire_result> server_pool::connect() {
   const auto id = shared_.next_server_id.fetch_add(1, std::memory_order_relaxed);
-  // Held for the login: a reload during it must not free what db_, user_ and backend_ point to.
+  // Copies for the login: a reload during it may change the pool's own.
   auto config = config_;
-  const auto* db = db_;
-  const auto* user = user_;
-  const auto* backend = backend_;
+  const config::database db_copy = db_;
+  const config::user user_copy = user_;
+  const config::backend backend_copy = backend_;
+  const auto* db = &db_copy;
+  const auto* user = &user_copy;
+  const auto* backend = &backend_copy;
   auto login = co_await connect_server(shared_, config, *backend, db->dbname, user->name, id);
   acquire_result result;
   if (!login.connection) {

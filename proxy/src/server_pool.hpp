@@ -29,7 +29,7 @@ struct acquire_result {
 
 class server_pool {
  public:
-  // `db` and `user` point into `config`, which the pool keeps alive.
+  // `config` gives the pool's settings and its backend login; `db` and `user` are copied.
   server_pool(asio::any_io_executor executor, shared_state& shared,
               std::shared_ptr<const config_snapshot> config, const config::database& db,
               const config::user& user, std::size_t backend, std::size_t share);
@@ -64,8 +64,8 @@ class server_pool {
   const std::string* canonical(const std::string& name, const std::string& value) const;
   void learn_canonical(const std::string& name, const std::string& value, std::string canonical);
 
-  const config::database& database() const { return *db_; }
-  const config::user& user() const { return *user_; }
+  const config::database& database() const { return db_; }
+  const config::user& user() const { return user_; }
   std::size_t backend_index() const { return backend_index_; }
   // Servers leased to clients right now (the load the router balances).
   std::size_t leased() const { return open_ - idle_.size(); }
@@ -92,9 +92,10 @@ class server_pool {
   asio::any_io_executor executor_;
   shared_state& shared_;
   std::shared_ptr<const config_snapshot> config_;
-  const config::database* db_;
-  const config::user* user_;
-  const config::backend* backend_;
+  // Copies (updated by reconfigure()): a pool may outlive the snapshot its session logged in with.
+  config::database db_;
+  config::user user_;
+  config::backend backend_;
   std::size_t backend_index_;
   std::size_t share_;
   std::size_t min_idle_;

@@ -158,12 +158,12 @@ server_pool& worker::pool(const config::database& db, const config::user& user,
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
   // A session may still run on an older snapshot than the worker's: the pool takes the
-  // worker's, where `db` and `user` have their current settings.
+  // worker's, where `db` and `user` have their current settings (or the session's, when a reload
+  // removed them meanwhile: the pool copies them).
   const auto* current_db = config_->cfg.find_database(db.name);
   const auto* current_user = config_->cfg.find_user(user.name);
   auto config = config_;
   if (!current_db || !current_user) {
-    // Removed by a reload while this session logged in: its own snapshot still has them.
     current_db = &db;
     current_user = &user;
   }
