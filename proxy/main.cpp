@@ -43,5 +43,5 @@ int main(int argc, char** argv) {
     std::printf("%s: configuration is valid\n", file.c_str());
     return 0;
   }
-  return pgsteer::proxy::run(*loaded.value);
+  return pgsteer::proxy::run(*loaded.value, file);
 }

@@ -83,7 +83,9 @@ awaitable<bool> run_query(server_connection& server, const std::string& query,
 
 awaitable<result> look_up_user_secrets(worker& owner, const config::database& db,
                                        const std::string& user) {
-  const auto& cfg = owner.shared().cfg();
+  // This worker's configuration, held across the waits below (a reload may replace it).
+  const auto snapshot = owner.config_ptr();
+  const auto& cfg = snapshot->cfg;
   const config::user* as = cfg.find_user(cfg.auth_query.user);
   if (!as) co_return lookup_failure{"auth_query.user is not configured"};
   auto chosen = co_await owner.choose_backend(db, *as, target::primary);
@@ -99,7 +101,7 @@ awaitable<result> look_up_user_secrets(worker& owner, const config::database& db
   if (clean && server->tracker.may_release(p::pool_mode::transaction)) {
     pool.release(std::move(server));
   } else {
-    pool.discard(std::move(server));
+    pool.discard(std::move(server), "auth_query left it in an unknown state");
   }
   if (!outcome.ok) co_return lookup_failure{"auth_query failed: " + outcome.error};
   if (!outcome.secret || outcome.secret->empty()) co_return std::shared_ptr<const user_secrets>();

@@ -118,11 +118,13 @@ awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
 client_session::client_session(tcp::socket socket, worker& owner)
     : worker_(owner),
       shared_(owner.shared()),
+      config_(owner.config_ptr()),
       client_(std::move(socket)),
       id_(owner.shared().next_client_id.fetch_add(1, std::memory_order_relaxed)),
-      mode_(owner.shared().cfg().pool.mode),
-      max_message_size_(owner.shared().cfg().clients.max_message_size),
+      mode_(config_->cfg.pool.mode),
+      max_message_size_(config_->cfg.clients.max_message_size),
       input_(0),
+      connected_at_(steady_clock::now()),
       wake_timer_(client_.get_executor()),
       replay_gate_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
@@ -136,11 +138,16 @@ client_session::client_session(tcp::socket socket, worker& owner)
   worker_.session_started();
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
+  spdlog::info("client {} connected from {}", id_, peer_);
+}
+
+const config::config& client_session::cfg() const {
+  return config_->cfg;
 }
 
 client_session::~client_session() {
   if (registered_) worker_.unregister_session(process_id_);
-  if (lost_server_) lost_pool_->discard(std::move(lost_server_));
+  if (lost_server_) lost_pool_->discard(std::move(lost_server_), "lost");
   if (server_) {
     // A server goes back only when it owes nothing and holds no transaction; anything else
     // is closed (a client that vanished mid-transaction leaves no trace on the next one).
@@ -149,14 +156,16 @@ client_session::~client_session() {
       if (mode_ == p::pool_mode::session) server_->needs_reset = true;
       pool_->release(std::move(server_));
     } else {
-      pool_->discard(std::move(server_));
+      pool_->discard(std::move(server_), "its client left mid-transaction");
     }
   }
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
   set_state(client_state::login);
   worker_.stats().clients_login.sub();
   worker_.session_ended();
-  spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
+  const auto lived = std::chrono::duration<double>(steady_clock::now() - connected_at_).count();
+  spdlog::info("client {} {}{}{}from {} disconnected after {:.3f}s: {}", id_, user_,
+               user_.empty() ? "" : "@", user_.empty() ? "" : database_ + " ", peer_, lived,
                close_reason_.empty() ? "closed" : close_reason_);
 }
 
@@ -177,6 +186,90 @@ void client_session::terminate(const p::error_fields& error) {
   close("pgsteer is shutting down");
   error_code ec;
   client_.cancel(ec);
+}
+
+void client_session::end_for_shutdown() {
+  if (closing_) return;
+  terminate(make_error("FATAL", sqlstate::admin_shutdown,
+                       "terminating connection due to administrator command"));
+}
+
+void client_session::drain() {
+  // A client that has not been answered yet connected a moment before the drain (pgbench -C, a
+  // load balancer's last connections): its first request is about to arrive or already waits
+  // for a server. It is served, and ends at that transaction's end, so no client fails for
+  // connecting a moment early.
+  if (requests_answered_ > 0 && at_transaction_boundary()) end_for_shutdown();
+}
+
+bool client_session::at_transaction_boundary() const {
+  if (attaching_) return false;  // a request waits for a server: a transaction is starting
+  if (!server_) return true;
+  return server_->replies.empty() && to_server_.empty() && server_->input.empty() &&
+         server_->tracker.may_release(p::pool_mode::transaction);
+}
+
+bool client_session::adopt_latest_config() {
+  const auto& latest = worker_.config_ptr();
+  if (config_ == latest) return true;
+  const auto* db = latest->cfg.find_database(database_);
+  const auto* user = latest->cfg.find_user(user_);
+  // A user auth_query let in is not in the file; it stays while auth_query is configured.
+  if (!user && looked_up_ && !latest->cfg.auth_query.query.empty()) {
+    user = &shared_.dynamic_user(user_);
+  }
+  if (!db || !user) {
+    // Removing a user or database is how an operator revokes access: its clients go at a
+    // boundary, never inside a transaction.
+    if (!user) {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" was removed from pgsteer's configuration");
+    } else {
+      fatal(sqlstate::invalid_catalog_name,
+            "database \"" + database_ + "\" was removed from pgsteer's configuration");
+    }
+    close("removed from the configuration by a reload");
+    return false;
+  }
+  config_ = latest;
+  db_ = db;
+  user_config_ = user;
+  max_message_size_ = config_->cfg.clients.max_message_size;
+  tracks_writes_ = config_->cfg.routing.consistency_mode == config::consistency::read_your_writes &&
+                   db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
+  return true;
+}
+
+void client_session::time_request(char type, std::string_view sql, std::string_view body) {
+  if (timing_request_) return;
+  if (type == p::frontend::bind && sql.empty()) {
+    if (auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
+      if (auto it = statements_.find(bind->statement); it != statements_.end()) {
+        sql = worker_.statement(it->second).query;
+      }
+    }
+  }
+  timing_request_ = true;
+  request_started_ = steady_clock::now();
+  // The first 200 characters (not bytes: a cut never splits a UTF-8 sequence), on one line.
+  request_sql_.clear();
+  std::size_t characters = 0;
+  for (char c : sql) {
+    const bool continuation = (static_cast<unsigned char>(c) & 0xC0) == 0x80;
+    if (!continuation && ++characters > 200) break;
+    request_sql_ += (c == '\n' || c == '\r' || c == '\t') ? ' ' : c;
+  }
+}
+
+void client_session::log_if_slow(const server_connection& server) {
+  timing_request_ = false;
+  const auto took = steady_clock::now() - request_started_;
+  if (took < cfg().log.slow_query_threshold) return;
+  const auto* topology = worker_.current_topology();
+  const bool primary = topology && topology->primary == pool_->backend_index();
+  spdlog::warn("client {}: slow query: {:.3f} ms, database {}, user {}, route {} ({}): {}", id_,
+               std::chrono::duration<double, std::milli>(took).count(), database_, user_,
+               primary ? "primary" : "replica", server.backend().name, request_sql_);
 }
 
 // ---- output to the client ----
@@ -216,7 +309,7 @@ void client_session::wake() {
 // ---- startup ----
 
 awaitable<void> client_session::serve() {
-  auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
+  auto [done, ok] = co_await with_timeout(start_up(), cfg().clients.auth_timeout);
   if (!done) {
     // The cancelled start-up may have queued its own error or close reason on its way out (a
     // wait for a server or a lookup that was cut short): the timeout is what the client is told.
@@ -231,7 +324,7 @@ awaitable<void> client_session::serve() {
     co_await flush_to_client();
     co_return;
   }
-  spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
+  spdlog::info("client {} logged in as user {} to database {}", id_, user_, database_);
   relaying_ = true;
   set_state(server_ ? client_state::active : client_state::idle);
   using namespace asio::experimental::awaitable_operators;
@@ -373,7 +466,7 @@ awaitable<bool> client_session::start_up() {
     p::write_negotiate_protocol_version(out, packet);
     send_to_client(out);
   }
-  const auto& cfg = shared_.cfg();
+  const auto& cfg = this->cfg();
   if (packet.replication != p::replication_mode::none) {
     fatal(sqlstate::feature_not_supported, "pgsteer does not pool replication connections",
           "Connect to the server directly for streaming replication.");
@@ -507,7 +600,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
       co_return co_await authenticate_scram(user);
     case config::auth_method::md5: {
       // As PostgreSQL: a user whose only secret is a SCRAM verifier is asked for SCRAM instead.
-      const auto secrets = shared_.secrets(user);
+      const auto secrets = shared_.secrets(*config_, user);
       if (secrets && secrets->md5_stored.empty() && secrets->verifier) {
         co_return co_await authenticate_scram(user);
       }
@@ -526,7 +619,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
 }
 
 awaitable<bool> client_session::authenticate_scram(const std::string& user) {
-  const auto secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(*config_, user);
   const bool known = secrets && secrets->verifier;
   scram::server_exchange exchange(
       known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
@@ -558,7 +651,9 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
       if (secrets->password.empty()) {
         // Only a verifier is known (configured or found by auth_query): the keys this client
         // proved are how pgsteer logs in to backends as this user.
-        shared_.remember_scram_keys(user, exchange.proven_keys());
+        const auto* cfg_user = cfg().find_user(user);
+        shared_.remember_scram_keys(user, cfg_user ? cfg_user->secret : std::string(),
+                                    exchange.proven_keys());
       }
       co_return true;
     }
@@ -576,7 +671,7 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
 }
 
 awaitable<bool> client_session::authenticate_md5(const std::string& user) {
-  const auto secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(*config_, user);
   const std::string salt = scram::random_bytes(4);
   std::string out;
   p::write_authentication_md5_password(out, salt);
@@ -599,7 +694,7 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
 }
 
 awaitable<bool> client_session::look_up_user() {
-  const auto& cfg = shared_.cfg();
+  const auto& cfg = this->cfg();
   if (auto cached = shared_.cached_lookup(user_, steady_clock::now())) {
     looked_up_ = *cached != nullptr;
     co_return true;
@@ -635,8 +730,8 @@ void client_session::authentication_failed(std::string_view code, std::string me
 // ---- relay ----
 
 awaitable<void> client_session::client_to_server() {
-  const auto idle_timeout = shared_.cfg().clients.idle_timeout;
   while (!closing_) {
+    const auto idle_timeout = cfg().clients.idle_timeout;  // a reload may change it
     while (retry_pending_ || retried_) {
       // A read is being retried (server_to_client()): its messages go first.
       replay_gate_.expires_at(steady_clock::time_point::max());
@@ -786,6 +881,13 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (!sql.empty() && may_reset_settings(sql)) may_reset_ = true;
   if (!server_ && mode_ != p::pool_mode::session && answer_without_server(type, body)) co_return;
   if (!server_) {
+    // A transaction boundary: no new transaction starts while pgsteer shuts down, and a
+    // reloaded configuration applies from here.
+    if (worker_.draining() && requests_answered_ > 0) {
+      end_for_shutdown();
+      co_return;
+    }
+    if (!adopt_latest_config()) co_return;
     const bool split = db_->route_mode == config::route::split && mode_ != p::pool_mode::session;
     std::optional<p::classification> c;
     if ((type == p::frontend::query || type == p::frontend::parse) &&
@@ -807,7 +909,11 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
         co_return;
       }
     }
-    if (!co_await attach_server(target_for(type, body, c ? &*c : nullptr))) {
+    attaching_ = true;
+    const bool attached = co_await attach_server(target_for(type, body, c ? &*c : nullptr));
+    attaching_ = false;
+    if (!attached) {
+      if (worker_.draining()) end_for_shutdown();
       if (type == p::frontend::query || type == p::frontend::function_call) {
         std::string out;
         p::write_ready_for_query(out, 'I');
@@ -834,6 +940,11 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     }
   }
   if (query_started_at_ == steady_clock::time_point{}) query_started_at_ = steady_clock::now();
+  if (cfg().log.slow_query_threshold.count() > 0 &&
+      (type == p::frontend::query || type == p::frontend::parse || type == p::frontend::bind ||
+       type == p::frontend::function_call)) {
+    time_request(type, sql, body);
+  }
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -917,7 +1028,7 @@ bool client_session::rewrite_statement_message(char type, std::string_view messa
         out.clear();
         server_->forget_statement(id);
       }
-      if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+      if (auto evicted = server_->add_statement(id, cfg().pool.max_prepared_statements)) {
         p::write_close(out, 'S', worker_.statement(evicted).server_name);
         inject(p::frontend::close, out);
         out.clear();
@@ -967,7 +1078,7 @@ void client_session::ensure_prepared(std::uint64_t id) {
     return;
   }
   std::string out;
-  if (auto evicted = server_->add_statement(id, shared_.cfg().pool.max_prepared_statements)) {
+  if (auto evicted = server_->add_statement(id, cfg().pool.max_prepared_statements)) {
     p::write_close(out, 'S', worker_.statement(evicted).server_name);
     inject(p::frontend::close, out);
     out.clear();
@@ -982,7 +1093,7 @@ void client_session::ensure_prepared(std::uint64_t id) {
 
 const p::function_policy& client_session::functions() const {
   const auto* topology = worker_.current_topology();
-  return topology && topology->functions ? *topology->functions : shared_.functions();
+  return topology && topology->functions ? *topology->functions : config_->functions;
 }
 
 target client_session::target_for(char type, std::string_view body,
@@ -1034,7 +1145,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   };
   acquire_result lease;
   const auto wait_started = steady_clock::now();
-  const auto primary_deadline = wait_started + shared_.cfg().failover.wait_timeout;
+  const auto primary_deadline = wait_started + cfg().failover.wait_timeout;
   if (state_ != client_state::login) set_state(client_state::waiting);
   // Whatever way this ends, the client no longer waits: holding a server or idle again.
   struct settle_state {
@@ -1049,7 +1160,11 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
     if (auto* error = std::get_if<p::error_fields>(&chosen)) {
-      refuse(*error, "no backend");
+      if (error->code == sqlstate::admin_shutdown) {
+        end_for_shutdown();  // woken by the drain while waiting for a primary
+      } else {
+        refuse(*error, "no backend");
+      }
       co_return false;
     }
     if (closing_) co_return false;
@@ -1103,7 +1218,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   std::string out;
   if (server_->needs_reset) {
-    const auto& reset = shared_.cfg().pool.server_reset_query;
+    const auto& reset = cfg().pool.server_reset_query;
     if (!reset.empty()) {
       p::write_query(out, reset);
       inject(p::frontend::query, out);
@@ -1247,6 +1362,7 @@ awaitable<void> client_session::server_to_client() {
     }
     process_server_messages(server);
     maybe_release();
+    if (worker_.draining() && at_transaction_boundary()) end_for_shutdown();
   }
   error_code ec;
   client_.cancel(ec);  // client_to_server() may be waiting for the client: let it finish
@@ -1276,8 +1392,10 @@ void client_session::process_server_messages(server_connection& server) {
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
     if (type == p::backend::ready_for_query && forward_it) {
+      ++requests_answered_;
       may_reset_ = false;
       count_request_done(status, server);
+      if (timing_request_) log_if_slow(server);
     }
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
@@ -1425,7 +1543,7 @@ void client_session::lose_server(const std::string& why) {
           why);
   }
   // The server object lives on until no read or write of its socket is pending.
-  if (lost_server_) lost_pool_->discard(std::move(lost_server_));
+  if (lost_server_) lost_pool_->discard(std::move(lost_server_), "lost");
   lost_server_ = std::move(server_);
   lost_pool_ = pool_;
   if (state_ != client_state::login) set_state(client_state::idle);
@@ -1580,7 +1698,7 @@ awaitable<void> client_session::retry_read() {
 
 void client_session::discard_lost_server() {
   if (!lost_server_ || server_busy_ || writing_to_server_) return;
-  lost_pool_->discard(std::move(lost_server_));
+  lost_pool_->discard(std::move(lost_server_), "lost");
   lost_pool_ = nullptr;
 }
 

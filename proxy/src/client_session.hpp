@@ -27,6 +27,7 @@ namespace pgsteer::proxy {
 class worker;
 class shared_state;
 class server_pool;
+struct config_snapshot;
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner);
 
@@ -52,6 +53,9 @@ class client_session {
   std::optional<cancel_target> cancel_target_now() const;
   // Ends the session (shutdown): the client gets `error` before the connection closes.
   void terminate(const protocol::error_fields& error);
+  // The worker drains: the session ends with 57P01 now if it is between transactions, else at
+  // the end of the transaction it is in.
+  void drain();
 
  private:
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
@@ -124,8 +128,22 @@ class client_session {
   void wake();
   void close(std::string reason);
 
+  const config::config& cfg() const;
+  // At a transaction boundary: a reloaded configuration applies to this session from here on
+  // (route, timeouts, limits). false: its database or user was removed, and it was closed.
+  bool adopt_latest_config();
+  // Nothing in flight: no server, or one that owes nothing and holds no transaction.
+  bool at_transaction_boundary() const;
+  void end_for_shutdown();
+  // log.slow_query_threshold: the request that ended with this ReadyForQuery took too long.
+  void log_if_slow(const server_connection& server);
+  void time_request(char type, std::string_view sql, std::string_view body);
+
   worker& worker_;
   shared_state& shared_;
+  // The configuration this session runs with: the worker's at accept, the worker's latest from
+  // its next transaction boundary after a reload. db_ and user_config_ point into it.
+  std::shared_ptr<const config_snapshot> config_;
   tcp::socket client_;
   std::string peer_;
   std::uint64_t id_;
@@ -182,6 +200,15 @@ class client_session {
   bool may_reset_ = false;          // the running request may RESET/DISCARD session settings
   bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
+  steady_clock::time_point connected_at_;
+  // For the drain: ReadyForQuery messages relayed (0: a client that just connected), and
+  // whether a request is waiting for a server.
+  std::uint64_t requests_answered_ = 0;
+  bool attaching_ = false;
+  // log.slow_query_threshold > 0: when the request being answered began, and its SQL.
+  bool timing_request_ = false;
+  steady_clock::time_point request_started_;
+  std::string request_sql_;
   steady_clock::time_point quiet_since_;  // for clients.idle_timeout
   // Statistics. Times are unset (epoch) when nothing is running.
   client_state state_ = client_state::login;

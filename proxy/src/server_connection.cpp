@@ -23,7 +23,7 @@ server_connection::server_connection(tcp::socket s, const config::backend& backe
     : socket(std::move(s)),
       input(8 * 1024),
       idle_since(steady_clock::now()),
-      backend_(&backend),
+      backend_(backend),
       id_(id),
       created_(steady_clock::now()) {}
 
@@ -77,9 +77,12 @@ p::error_fields failure(std::string message, std::string detail = {}) {
 }
 
 // The login conversation after the StartupMessage: reads messages until ReadyForQuery.
-awaitable<p::error_fields> log_in(shared_state& shared, server_connection& server,
-                                  const std::string& user) {
-  const auto secrets = shared.secrets(user);
+awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& config,
+                                  server_connection& server, const std::string& user) {
+  // A configured user's secrets, or what auth_query found (its SCRAM keys come from a client).
+  const auto secrets = shared.secrets(config, user);
+  const config::user* configured = config.cfg.find_user(user);
+  const std::string secret = configured ? configured->secret : std::string();
   std::optional<scram::client_exchange> exchange;
   std::string out;
   for (;;) {
@@ -108,7 +111,8 @@ awaitable<p::error_fields> log_in(shared_state& shared, server_connection& serve
       if (!auth) co_return failure("the backend sent a malformed authentication request");
       switch (auth->code) {
         case p::auth_code::ok:
-          if (exchange && exchange->keys()) shared.remember_scram_keys(user, *exchange->keys());
+          if (exchange && exchange->keys())
+            shared.remember_scram_keys(user, secret, *exchange->keys());
           break;
         case p::auth_code::cleartext_password:
           if (!secrets || secrets->password.empty()) {
@@ -127,7 +131,7 @@ awaitable<p::error_fields> log_in(shared_state& shared, server_connection& serve
           bool offered = false;
           for (auto m : p::sasl_mechanisms(auth->data)) offered |= m == scram::mechanism;
           if (!offered) co_return failure("the backend offers no SASL mechanism pgsteer knows");
-          auto keys = shared.scram_keys(user);
+          auto keys = shared.scram_keys(user, secret);
           if (secrets && !secrets->password.empty()) {
             exchange.emplace(secrets->password, scram::random_nonce());
             if (keys) exchange->reuse_keys(*keys);
@@ -184,7 +188,8 @@ awaitable<p::error_fields> log_in(shared_state& shared, server_connection& serve
   }
 }
 
-awaitable<login_result> connect_and_log_in(shared_state& shared, const config::backend& backend,
+awaitable<login_result> connect_and_log_in(shared_state& shared, const config_snapshot& config,
+                                           const config::backend& backend,
                                            const std::string& dbname, const std::string& user,
                                            std::uint64_t id, const std::string& application_name) {
   auto executor = co_await asio::this_coro::executor;
@@ -219,7 +224,7 @@ awaitable<login_result> connect_and_log_in(shared_state& shared, const config::b
         nullptr, failure("could not send the startup message to backend \"" + backend.name + "\"",
                          ec.message())};
   }
-  auto error = co_await log_in(shared, *server, user);
+  auto error = co_await log_in(shared, config, *server, user);
   if (!error.code.empty()) co_return login_result{nullptr, std::move(error)};
   server->tracker.on_backend(p::backend::ready_for_query, 'I');
   co_return login_result{std::move(server), {}};
@@ -227,12 +232,14 @@ awaitable<login_result> connect_and_log_in(shared_state& shared, const config::b
 
 }  // namespace
 
-awaitable<login_result> connect_server(shared_state& shared, const config::backend& backend,
-                                       const std::string& dbname, const std::string& user,
-                                       std::uint64_t id, const std::string& application_name) {
-  auto [done, result] =
-      co_await with_timeout(connect_and_log_in(shared, backend, dbname, user, id, application_name),
-                            shared.cfg().pool.server_connect_timeout);
+awaitable<login_result> connect_server(shared_state& shared,
+                                       std::shared_ptr<const config_snapshot> config,
+                                       const config::backend& backend, const std::string& dbname,
+                                       const std::string& user, std::uint64_t id,
+                                       const std::string& application_name) {
+  const auto timeout = config->cfg.pool.server_connect_timeout;
+  auto [done, result] = co_await with_timeout(
+      connect_and_log_in(shared, *config, backend, dbname, user, id, application_name), timeout);
   if (!done) {
     result.error = failure("timed out connecting to backend \"" + backend.name + "\"");
   }

@@ -21,6 +21,7 @@
 namespace pgsteer::proxy {
 
 class shared_state;
+struct config_snapshot;
 
 // Session parameters by name, as the server reports them (ParameterStatus) or as pgsteer set
 // them.
@@ -42,7 +43,7 @@ class server_connection {
   bool stale_statements = false;  // a cached plan went stale: DEALLOCATE ALL before next use
   bool discard_on_release = false;  // its session state is unknown: close, do not pool
 
-  const config::backend& backend() const { return *backend_; }
+  const config::backend& backend() const { return backend_; }
   std::uint64_t id() const { return id_; }
   steady_clock::time_point created() const { return created_; }
   steady_clock::time_point idle_since;
@@ -57,7 +58,7 @@ class server_connection {
   std::size_t statement_count() const { return lru_.size(); }
 
  private:
-  const config::backend* backend_;
+  config::backend backend_;  // a copy: it outlives any configuration snapshot
   std::uint64_t id_;
   steady_clock::time_point created_;
   std::list<std::uint64_t> lru_;
@@ -74,9 +75,13 @@ struct login_result {
 // authentication the server asks for (SCRAM-SHA-256, md5, cleartext), then every ParameterStatus
 // up to the first ReadyForQuery. Bounded by pool.server_connect_timeout.
 // `application_name`, when not empty, is sent in the StartupMessage (what pg_stat_activity shows).
-awaitable<login_result> connect_server(shared_state& shared, const config::backend& backend,
-                                       const std::string& dbname, const std::string& user,
-                                       std::uint64_t id, const std::string& application_name = {});
+// `config` (held for the whole login) gives the user's secrets and the timeout; `backend` must
+// outlive the call.
+awaitable<login_result> connect_server(shared_state& shared,
+                                       std::shared_ptr<const config_snapshot> config,
+                                       const config::backend& backend, const std::string& dbname,
+                                       const std::string& user, std::uint64_t id,
+                                       const std::string& application_name = {});
 
 // Parameters a server reports that describe the server, not the session: never synced.
 bool is_server_property(std::string_view parameter);

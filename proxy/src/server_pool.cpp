@@ -14,23 +14,58 @@ namespace pgsteer::proxy {
 namespace p = protocol;
 
 server_pool::server_pool(asio::any_io_executor executor, shared_state& shared,
-                         const config::database& db, const config::user& user, std::size_t backend,
-                         std::size_t share)
+                         std::shared_ptr<const config_snapshot> config, const config::database& db,
+                         const config::user& user, std::size_t backend, std::size_t share)
     : executor_(std::move(executor)),
       shared_(shared),
-      db_(&db),
-      user_(&user),
-      backend_(&shared.cfg().backends.at(backend)),
+      config_(std::move(config)),
+      db_(db),
+      user_(user),
+      backend_(config_->cfg.backends.at(backend)),
       backend_index_(backend),
       share_(share),
-      min_idle_(std::min<std::size_t>(share, shared.cfg().pool.min_idle / shared.worker_count())) {}
+      min_idle_(std::min<std::size_t>(share, config_->cfg.pool.min_idle / shared.worker_count())) {}
+
+void server_pool::reconfigure(std::shared_ptr<const config_snapshot> config, std::size_t share) {
+  const auto* db = config->cfg.find_database(db_.name);
+  const auto* user = config->cfg.find_user(user_.name);
+  if (!db || !user || backend_index_ >= config->cfg.backends.size()) return;
+  if (db->dbname != db_.dbname) {
+    // Servers logged in to the old database must not serve the new one.
+    spdlog::info("pool {}/{} on {}: dbname {} -> {}: replacing its servers", db->name, user->name,
+                 backend_.name, db_.dbname, db->dbname);
+    stale_before_ = steady_clock::now();
+    while (!idle_.empty()) {
+      auto server = std::move(idle_.back());
+      idle_.pop_back();
+      discard(std::move(server), "its database's dbname changed on reload");
+    }
+  }
+  config_ = std::move(config);
+  db_ = *db;
+  user_ = *user;
+  backend_ = config_->cfg.backends[backend_index_];
+  if (share != share_) {
+    spdlog::info("pool {}/{} on {}: size share {} -> {}", db_.name, user_.name, backend_.name,
+                 share_, share);
+  }
+  share_ = share;
+  min_idle_ = std::min<std::size_t>(share, config_->cfg.pool.min_idle / shared_.worker_count());
+  while (open_ > share_ && !idle_.empty()) {
+    auto server = std::move(idle_.front());  // the least recently used
+    idle_.erase(idle_.begin());
+    discard(std::move(server), "the pool shrank on reload");
+  }
+  while (open_ < share_ && hand_place_to_waiter()) {
+  }
+}
 
 server_pool::~server_pool() {
   for (auto* w : waiters_) w->timer.cancel();
 }
 
 bool server_pool::expired(const server_connection& server, steady_clock::time_point now) const {
-  const auto lifetime = shared_.cfg().pool.server_lifetime;
+  const auto lifetime = config_->cfg.pool.server_lifetime;
   return lifetime.count() > 0 && now - server.created() >= lifetime;
 }
 
@@ -43,11 +78,9 @@ awaitable<acquire_result> server_pool::acquire() {
     error_code ec;
     const bool spoke = read_available(server->socket, server->input, 512, ec) > 0;
     if (spoke || ec != asio::error::would_block || expired(*server, now)) {
-      spdlog::info("server {} to {} closed while idle ({})", server->id(), server->backend().name,
-                   spoke ? "it sent a message"
-                   : ec  ? ec.message()
-                         : "lifetime reached");
-      discard(std::move(server));
+      discard(std::move(server), spoke ? "it sent a message while idle"
+                                 : ec  ? "while idle: " + ec.message()
+                                       : "server_lifetime");
       continue;
     }
     co_return acquire_result{std::move(server), {}};
@@ -57,7 +90,7 @@ awaitable<acquire_result> server_pool::acquire() {
     co_return co_await connect();
   }
   waiter w(executor_);
-  w.timer.expires_after(shared_.cfg().pool.query_wait_timeout);
+  w.timer.expires_after(config_->cfg.pool.query_wait_timeout);
   waiters_.push_back(&w);
   auto [ec] = co_await w.timer.async_wait(use_tuple);
   (void)ec;
@@ -67,26 +100,34 @@ awaitable<acquire_result> server_pool::acquire() {
   acquire_result timed_out;
   timed_out.error.code = std::string(p::sqlstate::query_canceled);
   timed_out.error.message = "no server connection became free within pool.query_wait_timeout";
-  timed_out.error.hint = "The pool for database \"" + db_->name + "\" and user \"" + user_->name +
+  timed_out.error.hint = "The pool for database \"" + db_.name + "\" and user \"" + user_.name +
                          "\" is busy; raise pool.size or shorten transactions.";
   co_return timed_out;
 }
 
 awaitable<acquire_result> server_pool::connect() {
   const auto id = shared_.next_server_id.fetch_add(1, std::memory_order_relaxed);
-  auto login = co_await connect_server(shared_, *backend_, db_->dbname, user_->name, id);
+  // Copies for the login: a reload during it may change the pool's own.
+  auto config = config_;
+  const config::database db_copy = db_;
+  const config::user user_copy = user_;
+  const config::backend backend_copy = backend_;
+  const auto* db = &db_copy;
+  const auto* user = &user_copy;
+  const auto* backend = &backend_copy;
+  auto login = co_await connect_server(shared_, config, *backend, db->dbname, user->name, id);
   acquire_result result;
   if (!login.connection) {
     --open_;
     hand_place_to_waiter();
     if (login.error.code == p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
-      spdlog::warn("backend {}: {} ({})", backend_->name, login.error.message, login.error.detail);
+      spdlog::warn("backend {}: {} ({})", backend->name, login.error.message, login.error.detail);
     }
     result.error = std::move(login.error);
     co_return result;
   }
-  spdlog::info("server {} connected to {} ({}:{}) as {} for database {}", id, backend_->name,
-               backend_->host, backend_->port, user_->name, db_->name);
+  spdlog::info("server {} opened to {} ({}:{}) pid {} as {} for database {}", id, backend->name,
+               backend->host, backend->port, login.connection->process_id, user->name, db->name);
   result.server = std::move(login.connection);
   if (!has_defaults_) {
     login_parameters_ = result.server->parameters;
@@ -112,8 +153,14 @@ void server_pool::learn_canonical(const std::string& name, const std::string& va
 
 void server_pool::release(std::unique_ptr<server_connection> server) {
   if (retired_ || server->discard_on_release || server->tracker.desynchronized() ||
+      open_ > share_ || server->created() < stale_before_ ||
       expired(*server, steady_clock::now())) {
-    discard(std::move(server));
+    discard(std::move(server), retired_                            ? "its backend left its role"
+                               : server->discard_on_release        ? "its session state is unknown"
+                               : server->tracker.desynchronized()  ? "desynchronized"
+                               : open_ > share_                    ? "the pool shrank on reload"
+                               : server->created() < stale_before_ ? "its dbname changed on reload"
+                                                                   : "server_lifetime");
     return;
   }
   server->idle_since = steady_clock::now();
@@ -126,7 +173,10 @@ void server_pool::release(std::unique_ptr<server_connection> server) {
   idle_.push_back(std::move(server));
 }
 
-void server_pool::discard(std::unique_ptr<server_connection> server) {
+void server_pool::discard(std::unique_ptr<server_connection> server, std::string_view why) {
+  const auto age = std::chrono::duration<double>(steady_clock::now() - server->created()).count();
+  spdlog::info("server {} to {} pid {} closed after {:.3f}s: {}", server->id(),
+               server->backend().name, server->process_id, age, why);
   error_code ec;
   server->socket.close(ec);
   server.reset();
@@ -151,23 +201,20 @@ void server_pool::retire(bool retired, const char* why) {
   while (!idle_.empty()) {
     auto server = std::move(idle_.back());
     idle_.pop_back();
-    spdlog::info("server {} to {} closed: {}", server->id(), backend_->name, why);
-    discard(std::move(server));
+    discard(std::move(server), why);
   }
 }
 
 void server_pool::sweep() {
   const auto now = steady_clock::now();
-  const auto idle_timeout = shared_.cfg().pool.server_idle_timeout;
+  const auto idle_timeout = config_->cfg.pool.server_idle_timeout;
   // Oldest idle first; keep min_idle.
   for (auto it = idle_.begin(); it != idle_.end() && idle_.size() > min_idle_;) {
     const bool idle_too_long = idle_timeout.count() > 0 && now - (*it)->idle_since >= idle_timeout;
     if (idle_too_long || expired(**it, now)) {
       auto server = std::move(*it);
       it = idle_.erase(it);
-      spdlog::info("server {} closed: {}", server->id(),
-                   idle_too_long ? "server_idle_timeout" : "server_lifetime");
-      discard(std::move(server));
+      discard(std::move(server), idle_too_long ? "server_idle_timeout" : "server_lifetime");
     } else {
       ++it;
     }

@@ -9,6 +9,7 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -19,6 +20,7 @@
 namespace pgsteer::proxy {
 
 class shared_state;
+struct config_snapshot;
 
 struct acquire_result {
   std::unique_ptr<server_connection> server;
@@ -27,7 +29,9 @@ struct acquire_result {
 
 class server_pool {
  public:
-  server_pool(asio::any_io_executor executor, shared_state& shared, const config::database& db,
+  // `config` gives the pool's settings and its backend login; `db` and `user` are copied.
+  server_pool(asio::any_io_executor executor, shared_state& shared,
+              std::shared_ptr<const config_snapshot> config, const config::database& db,
               const config::user& user, std::size_t backend, std::size_t share);
   ~server_pool();
 
@@ -37,11 +41,17 @@ class server_pool {
   // Back to the pool: to the longest-waiting client, or to the idle list. Servers that cannot be
   // reused (desynchronized, past their lifetime) are closed instead.
   void release(std::unique_ptr<server_connection> server);
-  // Closes a server that must not be reused and frees its place.
-  void discard(std::unique_ptr<server_connection> server);
+  // Closes a server that must not be reused and frees its place; logs why.
+  void discard(std::unique_ptr<server_connection> server, std::string_view why);
   // Closes idle servers past server_idle_timeout or server_lifetime (keeping min_idle), opens
   // servers up to min_idle. Called by the worker about once a second.
   void sweep();
+  // A reload: the pool follows its database and user in `config` (size, timeouts, backend
+  // login); `share` is its new share of the size. A smaller share closes idle servers now and
+  // leased ones as they come back; a larger one lets waiting clients open servers. A pool whose
+  // database or user is gone from `config` keeps its old settings (its sessions end at their
+  // next transaction boundary, see client_session::adopt_latest_config).
+  void reconfigure(std::shared_ptr<const config_snapshot> config, std::size_t share);
 
   // The session parameters of the first server this pool logged in to: what a client is told
   // at login, and what a server returns to when a client changed nothing.
@@ -54,8 +64,8 @@ class server_pool {
   const std::string* canonical(const std::string& name, const std::string& value) const;
   void learn_canonical(const std::string& name, const std::string& value, std::string canonical);
 
-  const config::database& database() const { return *db_; }
-  const config::user& user() const { return *user_; }
+  const config::database& database() const { return db_; }
+  const config::user& user() const { return user_; }
   std::size_t backend_index() const { return backend_index_; }
   // Servers leased to clients right now (the load the router balances).
   std::size_t leased() const { return open_ - idle_.size(); }
@@ -81,9 +91,11 @@ class server_pool {
 
   asio::any_io_executor executor_;
   shared_state& shared_;
-  const config::database* db_;
-  const config::user* user_;
-  const config::backend* backend_;
+  std::shared_ptr<const config_snapshot> config_;
+  // Copies (updated by reconfigure()): a pool may outlive the snapshot its session logged in with.
+  config::database db_;
+  config::user user_;
+  config::backend backend_;
   std::size_t backend_index_;
   std::size_t share_;
   std::size_t min_idle_;
@@ -96,6 +108,8 @@ class server_pool {
   std::map<std::pair<std::string, std::string>, std::string> canonical_;
   bool has_defaults_ = false;
   bool retired_ = false;
+  // Servers opened before this (a reload changed the dbname) are closed when released.
+  steady_clock::time_point stale_before_{};
 };
 
 }  // namespace pgsteer::proxy

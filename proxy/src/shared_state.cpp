@@ -1,4 +1,4 @@
-// shared_state: secrets derived once from the configuration (see shared_state.hpp).
+// shared_state: configuration snapshots and the secrets derived from them (see shared_state.hpp).
 #include "shared_state.hpp"
 
 #include <algorithm>
@@ -26,28 +26,41 @@ std::optional<user_secrets> secrets_from(const std::string& user, const std::str
   return s;
 }
 
-shared_state::shared_state(config::config cfg)
-    : auth_failures(cfg.clients.max_auth_failures_per_minute), cfg_(std::move(cfg)) {
-  mock_secret_ = scram::random_bytes(32);
-  for (const auto& name : cfg_.routing.write_functions) functions_.add_write_function(name);
-  for (const auto& u : cfg_.users) {
-    // The loader has checked verifiers: this never fails for a loaded configuration.
-    if (auto s = secrets_from(u.name, u.secret)) secrets_.emplace(u.name, std::move(*s));
-  }
-  // A pool's share per worker must not be zero: never run more workers than the smallest pool.
-  std::uint32_t smallest = cfg_.pool.size;
-  for (const auto& db : cfg_.databases) {
-    if (db.pool_size) smallest = std::min(smallest, *db.pool_size);
-  }
-  worker_count_ = std::max<std::uint32_t>(1, std::min(cfg_.resolved_workers(), smallest));
+const user_secrets* config_snapshot::find_secrets(std::string_view user) const {
+  auto it = secrets.find(user);
+  return it == secrets.end() ? nullptr : &it->second;
 }
 
-std::shared_ptr<const user_secrets> shared_state::secrets(const std::string& user) const {
-  if (auto it = secrets_.find(user); it != secrets_.end()) {
-    // secrets_ lives as long as this object: a pointer that owns nothing.
-    return std::shared_ptr<const user_secrets>(std::shared_ptr<void>(), &it->second);
+std::shared_ptr<const config_snapshot> make_config_snapshot(config::config cfg,
+                                                            std::uint64_t generation) {
+  auto snapshot = std::make_shared<config_snapshot>();
+  snapshot->cfg = std::move(cfg);
+  snapshot->generation = generation;
+  for (const auto& name : snapshot->cfg.routing.write_functions) {
+    snapshot->functions.add_write_function(name);
   }
-  if (cfg_.auth_query.query.empty()) return nullptr;
+  for (const auto& u : snapshot->cfg.users) {
+    // The loader has checked verifiers: this never fails for a loaded configuration.
+    if (auto s = secrets_from(u.name, u.secret)) snapshot->secrets.emplace(u.name, std::move(*s));
+  }
+  return snapshot;
+}
+
+std::uint32_t shared_state::smallest_pool(const config::config& cfg) {
+  std::uint32_t smallest = cfg.pool.size;
+  for (const auto& db : cfg.databases) {
+    if (db.pool_size) smallest = std::min(smallest, *db.pool_size);
+  }
+  return smallest;
+}
+
+std::shared_ptr<const user_secrets> shared_state::secrets(const config_snapshot& snapshot,
+                                                          const std::string& user) const {
+  if (const auto* s = snapshot.find_secrets(user)) {
+    // The caller holds the snapshot while it uses them: a pointer that owns nothing.
+    return std::shared_ptr<const user_secrets>(std::shared_ptr<void>(), s);
+  }
+  if (snapshot.cfg.auth_query.query.empty()) return nullptr;
   std::lock_guard lock(lookups_mutex_);
   auto it = lookups_.find(user);
   return it == lookups_.end() ? nullptr : it->second.secrets;
@@ -67,15 +80,19 @@ void shared_state::cache_lookup(const std::string& user,
   // Names that do not exist cost an entry each until they expire; past this many entries those
   // go first. Users that exist stay: their pools log in with what was found.
   constexpr std::size_t max_lookups = 10000;
-  std::lock_guard lock(lookups_mutex_);
-  if (lookups_.size() >= max_lookups) {
-    for (auto it = lookups_.begin(); it != lookups_.end();) {
-      it = !it->second.secrets && (now >= it->second.expires || lookups_.size() >= max_lookups)
-               ? lookups_.erase(it)
-               : std::next(it);
+  {
+    std::lock_guard lock(lookups_mutex_);
+    if (lookups_.size() >= max_lookups) {
+      for (auto it = lookups_.begin(); it != lookups_.end();) {
+        it = !it->second.secrets && (now >= it->second.expires || lookups_.size() >= max_lookups)
+                 ? lookups_.erase(it)
+                 : std::next(it);
+      }
     }
   }
-  lookups_[user] = lookup{std::move(secrets), now + cfg_.auth_query.cache_ttl};
+  const auto ttl = config()->cfg.auth_query.cache_ttl;
+  std::lock_guard lock(lookups_mutex_);
+  lookups_[user] = lookup{std::move(secrets), now + ttl};
 }
 
 const config::user& shared_state::dynamic_user(const std::string& name) {
@@ -88,16 +105,37 @@ const config::user& shared_state::dynamic_user(const std::string& name) {
   return *slot;
 }
 
-std::optional<scram::client_keys> shared_state::scram_keys(const std::string& user) const {
-  std::lock_guard lock(keys_mutex_);
-  auto it = keys_.find(user);
-  if (it == keys_.end()) return std::nullopt;
-  return it->second;
+shared_state::shared_state(config::config cfg)
+    : auth_failures(cfg.clients.max_auth_failures_per_minute),
+      current_(make_config_snapshot(std::move(cfg))) {
+  mock_secret_ = scram::random_bytes(32);
+  // A pool's share per worker must not be zero: never run more workers than the smallest pool.
+  worker_count_ = std::max<std::uint32_t>(
+      1, std::min(current_->cfg.resolved_workers(), smallest_pool(current_->cfg)));
 }
 
-void shared_state::remember_scram_keys(const std::string& user, const scram::client_keys& keys) {
+std::shared_ptr<const config_snapshot> shared_state::config() const {
+  std::lock_guard lock(config_mutex_);
+  return current_;
+}
+
+void shared_state::set_config(std::shared_ptr<const config_snapshot> next) {
+  std::lock_guard lock(config_mutex_);
+  current_ = std::move(next);
+}
+
+std::optional<scram::client_keys> shared_state::scram_keys(const std::string& user,
+                                                           const std::string& secret) const {
   std::lock_guard lock(keys_mutex_);
-  keys_[user] = keys;
+  auto it = keys_.find(user);
+  if (it == keys_.end() || it->second.first != secret) return std::nullopt;
+  return it->second.second;
+}
+
+void shared_state::remember_scram_keys(const std::string& user, const std::string& secret,
+                                       const scram::client_keys& keys) {
+  std::lock_guard lock(keys_mutex_);
+  keys_[user] = {secret, keys};
 }
 
 }  // namespace pgsteer::proxy

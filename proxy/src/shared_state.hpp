@@ -1,5 +1,6 @@
-// What every worker reads and nobody changes after start-up (the configuration, the secrets
-// derived from it), plus the few process-wide counters and caches that need a lock or an atomic.
+// What every worker reads: the configuration and the secrets derived from it, as immutable
+// snapshots that a reload replaces whole, plus the few process-wide counters and caches that need
+// a lock or an atomic.
 #pragma once
 
 #include <atomic>
@@ -11,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "pgsteer/config/config.hpp"
@@ -36,23 +38,56 @@ struct user_secrets {
 // costs one PBKDF2.
 std::optional<user_secrets> secrets_from(const std::string& user, const std::string& secret);
 
+// One loaded configuration and everything derived from it, never changed after it is built. A
+// reload builds a new one; every holder of the old one (a worker until the new one is posted to
+// it, a session until its next transaction boundary, a pool until reconfigured) keeps it alive,
+// so pointers into it (config::database*, config::user*) stay valid as long as the holder does.
+struct config_snapshot {
+  config::config cfg;
+  std::map<std::string, user_secrets, std::less<>> secrets;
+  // The built-in write functions plus routing.write_functions, for the classifier.
+  protocol::function_policy functions;
+  std::uint64_t generation = 1;  // 1 at start-up, +1 per successful reload
+
+  const user_secrets* find_secrets(std::string_view user) const;
+};
+
+// Derives the secrets (one PBKDF2 per plaintext password: not for the hot path).
+std::shared_ptr<const config_snapshot> make_config_snapshot(config::config cfg,
+                                                            std::uint64_t generation = 1);
+
 class shared_state {
  public:
   explicit shared_state(config::config cfg);
 
-  const config::config& cfg() const { return cfg_; }
-  // A configured user's secrets, else the last secrets auth_query found for that user; null
-  // when neither is known. Any thread.
-  std::shared_ptr<const user_secrets> secrets(const std::string& user) const;
+  // The current configuration. Control thread only (topology monitor, HTTP, reload), or before
+  // the workers start: reloads happen on the control thread, so the reference stays valid until
+  // that thread next yields. Workers and sessions use their own snapshot (worker::config()).
+  const config::config& cfg() const { return current_->cfg; }
+  // The current snapshot, from any thread (a lock, not for the hot path).
+  std::shared_ptr<const config_snapshot> config() const;
+  // Publishes a new current snapshot (control thread; the runtime posts it to the workers).
+  void set_config(std::shared_ptr<const config_snapshot> next);
+
+  // A configured user's secrets in `snapshot`, else the last secrets auth_query found for that
+  // user; null when neither is known. Any thread.
+  std::shared_ptr<const user_secrets> secrets(const config_snapshot& snapshot,
+                                              const std::string& user) const;
+
   const std::string& mock_secret() const { return mock_secret_; }
+  // Fixed at start-up (changing it needs a restart).
   std::uint32_t worker_count() const { return worker_count_; }
-  // The built-in write functions plus routing.write_functions, for the classifier.
-  const protocol::function_policy& functions() const { return functions_; }
+  // The smallest pool size `cfg` asks for: a pool's share per worker must not be zero.
+  static std::uint32_t smallest_pool(const config::config& cfg);
 
   // SCRAM keys to log in to backends without a password (proven by a client, or computed once
-  // from the password): a cache, so only the first login per user pays for PBKDF2.
-  std::optional<protocol::scram::client_keys> scram_keys(const std::string& user) const;
-  void remember_scram_keys(const std::string& user, const protocol::scram::client_keys& keys);
+  // from the password): a cache, so only the first login per user pays for PBKDF2. Keys are
+  // remembered with the configured secret they belong to, and found only for that secret: a
+  // password changed by a reload is never answered with the old keys.
+  std::optional<protocol::scram::client_keys> scram_keys(const std::string& user,
+                                                         const std::string& secret) const;
+  void remember_scram_keys(const std::string& user, const std::string& secret,
+                           const protocol::scram::client_keys& keys);
 
   // auth_query's cache, for users not in `users`: nullopt when the user was not looked up within
   // auth_query.cache_ttl; else what the lookup found (null: no such user, cached alike, so a
@@ -84,13 +119,12 @@ class shared_state {
   std::atomic<std::uint64_t> reloads_failed{0};
 
  private:
-  config::config cfg_;
-  std::map<std::string, user_secrets, std::less<>> secrets_;
+  mutable std::mutex config_mutex_;
+  std::shared_ptr<const config_snapshot> current_;
   std::string mock_secret_;
   std::uint32_t worker_count_ = 1;
-  protocol::function_policy functions_;
   mutable std::mutex keys_mutex_;
-  std::map<std::string, protocol::scram::client_keys> keys_;
+  std::map<std::string, std::pair<std::string, protocol::scram::client_keys>> keys_;
   struct lookup {
     std::shared_ptr<const user_secrets> secrets;
     steady_clock_point expires;

@@ -204,7 +204,6 @@ struct topology_monitor::impl {
       : control(control_context), shared(shared_state_ref), publish(std::move(publish_to)) {
     const auto& cfg = shared.cfg();
     if (!cfg.databases.empty()) dbname = cfg.databases.front().dbname;
-    user = cfg.health.user;
     connections.resize(cfg.backends.size());
   }
 
@@ -212,12 +211,12 @@ struct topology_monitor::impl {
   shared_state& shared;
   publish_fn publish;
   std::string dbname;  // the first configured database's (decisions/0007)
-  std::string user;
   // One persistent connection per backend (null: connect at the next round).
   std::vector<std::unique_ptr<server_connection>> connections;
   std::shared_ptr<const topology> current;
   std::shared_ptr<const p::function_policy> functions;
   steady_clock::time_point functions_loaded{};
+  std::uint64_t functions_generation = 0;  // of the configuration the list was built from
   asio::cancellation_signal stop_signal;
   bool started = false;
   bool stopped = false;
@@ -236,7 +235,9 @@ struct topology_monitor::impl {
 // kept from an earlier round may have been closed by the server since (restart, idle timeout):
 // when it breaks, one fresh connection is tried before the backend counts as down.
 awaitable<probe_result> topology_monitor::impl::ask(std::size_t i) {
-  const auto& backend = shared.cfg().backends[i];
+  // Copies: a reload on this thread may replace the configuration while the probe waits.
+  const config::backend backend = shared.cfg().backends[i];
+  const std::string user = shared.cfg().health.user;
   probe_result r;
   bool reused = connections[i] != nullptr;
   for (;;) {
@@ -245,7 +246,7 @@ awaitable<probe_result> topology_monitor::impl::ask(std::size_t i) {
         r.error = "no health.user or database to log in with";
         co_return r;
       }
-      auto login = co_await connect_server(shared, backend, dbname, user,
+      auto login = co_await connect_server(shared, shared.config(), backend, dbname, user,
                                            shared.next_server_id.fetch_add(1), monitor_name);
       if (!login.connection) {
         r.error = describe(login.error);
@@ -490,7 +491,12 @@ std::shared_ptr<const topology> topology_monitor::current() const {
 awaitable<void> topology_monitor::impl::refresh_functions() {
   if (!current || !current->primary) co_return;
   const auto now = steady_clock::now();
-  if (functions && now - functions_loaded < functions_refresh) co_return;
+  // A reload may have changed routing.write_functions: rebuild the list at once.
+  const auto generation = shared.config()->generation;
+  if (functions && now - functions_loaded < functions_refresh &&
+      functions_generation == generation) {
+    co_return;
+  }
   auto& connection = connections[*current->primary];
   if (!connection) co_return;
   auto [done, names] = co_await with_timeout(run_list_query(*connection, volatile_functions_query),
@@ -501,12 +507,13 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
                  current->backends[*current->primary].name);
     co_return;
   }
-  auto policy = std::make_shared<p::function_policy>(shared.functions());
+  auto policy = std::make_shared<p::function_policy>(shared.config()->functions);
   const auto count = names->size();
   policy->set_volatile_functions(std::move(*names));
   const bool first = !functions;
   functions = std::move(policy);
   functions_loaded = now;
+  functions_generation = generation;
   // Workers get the new list now, not a round later.
   auto next = std::make_shared<topology>(*current);
   next->version = current->version + 1;
@@ -518,8 +525,8 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
 
 awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
-  const auto interval = self->shared.cfg().health.interval;
   while (!self->stopped) {
+    const auto interval = self->shared.cfg().health.interval;  // a reload may change it
     const auto round_start = steady_clock::now();
     auto results = co_await self->probe_all();
     if (self->stopped) break;

@@ -23,14 +23,14 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 }  // namespace
 
 worker::worker(shared_state& shared, std::uint32_t index)
-    : shared_(shared), index_(index), random_(std::random_device{}()) {}
+    : shared_(shared), index_(index), config_(shared.config()), random_(std::random_device{}()) {}
 
 worker::~worker() {
   join();
 }
 
 void worker::listen() {
-  for (const auto& address : shared_.cfg().listen) {
+  for (const auto& address : config_->cfg.listen) {
     tcp::resolver resolver(context_);
     const auto results = resolver.resolve(address.host, std::to_string(address.port));
     for (const auto& entry : results) {
@@ -62,14 +62,47 @@ void worker::stop() {
   asio::post(context_, [this] {
     stopping_ = true;
     for (auto& acceptor : acceptors_) {
+      // Connections the kernel already completed are clients that connected before the drain:
+      // closing the socket would reset them, so they are taken (and get their first
+      // transaction, client_session::serve). Anyone later is refused by the closed port, which
+      // a load balancer retries elsewhere.
       error_code ec;
+      acceptor->non_blocking(true, ec);
+      for (;;) {
+        tcp::socket socket(context_);
+        acceptor->accept(socket, ec);
+        if (ec) break;
+        start_session(std::move(socket));
+      }
       acceptor->close(ec);
     }
-    shutdown_sessions();
+    // Clients waiting for a primary are between transactions: they are refused, not kept.
+    for (auto* timer : topology_waiters_) timer->cancel();
+    std::vector<client_session*> sessions;
+    for (auto& [pid, s] : sessions_) sessions.push_back(s);
+    for (auto* s : sessions) s->drain();
     asio::co_spawn(context_, drain(), [](std::exception_ptr e) {
       if (e) spdlog::critical("bug: draining a worker threw");
     });
   });
+}
+
+void worker::terminate_sessions() {
+  asio::post(context_, [this] { shutdown_sessions(); });
+}
+
+void worker::set_config(std::shared_ptr<const config_snapshot> snapshot) {
+  config_ = std::move(snapshot);
+  for (auto& [key, pool] : pools_) {
+    const auto* db = config_->cfg.find_database(std::get<0>(key));
+    if (db) pool->reconfigure(config_, share_of(config_->cfg, *db));
+  }
+}
+
+std::size_t worker::share_of(const config::config& cfg, const config::database& db) const {
+  const std::size_t size = db.pool_size.value_or(cfg.pool.size);
+  const std::size_t workers = shared_.worker_count();
+  return size / workers + (index_ < size % workers ? 1 : 0);
 }
 
 awaitable<void> worker::drain() {
@@ -94,16 +127,19 @@ awaitable<void> worker::accept(tcp::acceptor& acceptor) {
       spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
       continue;
     }
-    asio::co_spawn(context_, run_client_session(std::move(socket), *this),
-                   [](std::exception_ptr e) {
-                     if (!e) return;
-                     try {
-                       std::rethrow_exception(e);
-                     } catch (const std::exception& ex) {
-                       spdlog::critical("bug: a client session threw: {}", ex.what());
-                     }
-                   });
+    start_session(std::move(socket));
   }
+}
+
+void worker::start_session(tcp::socket socket) {
+  asio::co_spawn(context_, run_client_session(std::move(socket), *this), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("bug: a client session threw: {}", ex.what());
+    }
+  });
 }
 
 awaitable<void> worker::sweep() {
@@ -131,29 +167,37 @@ server_pool& worker::pool(const config::database& db, const config::user& user,
   auto key = std::make_tuple(db.name, user.name, backend);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
-  // This worker's share of pool.size: the shares of all workers add up to the size.
-  const std::size_t size = db.pool_size.value_or(shared_.cfg().pool.size);
-  const std::size_t workers = shared_.worker_count();
-  const std::size_t share = size / workers + (index_ < size % workers ? 1 : 0);
-  auto pool =
-      std::make_unique<server_pool>(context_.get_executor(), shared_, db, user, backend, share);
+  // A session may still run on an older snapshot than the worker's: the pool takes the
+  // worker's, where `db` and `user` have their current settings (or the session's, when a reload
+  // removed them meanwhile: the pool copies them).
+  const auto* current_db = config_->cfg.find_database(db.name);
+  const auto* current_user = config_->cfg.find_user(user.name);
+  auto config = config_;
+  if (!current_db || !current_user) {
+    current_db = &db;
+    current_user = &user;
+  }
+  auto pool = std::make_unique<server_pool>(context_.get_executor(), shared_, std::move(config),
+                                            *current_db, *current_user, backend,
+                                            share_of(config_->cfg, *current_db));
   return *pools_.emplace(std::move(key), std::move(pool)).first->second;
 }
 
 awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_backend(
     const config::database& db, const config::user& user, target want,
     const std::vector<std::size_t>& excluded, std::optional<protocol::lsn> must_see) {
-  const auto& cfg = shared_.cfg();
-  const auto deadline = steady_clock::now() + cfg.failover.wait_timeout;
+  // Read before the first wait: a reload may replace config_ while this coroutine waits.
+  const auto deadline = steady_clock::now() + config_->cfg.failover.wait_timeout;
+  const bool falls_back = config_->cfg.routing.reads_fall_back_to_primary;
   auto load = [&](std::size_t k) { return pool(db, user, k).leased(); };
   auto random = [&](std::uint64_t bound) {
     return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random_);
   };
   // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
-  const bool fall_back = cfg.routing.reads_fall_back_to_primary || must_see.has_value();
+  const bool fall_back = falls_back || must_see.has_value();
   for (;;) {
     if (topology_) {
-      const auto backend = proxy::choose_backend(*topology_, want, fall_back, cfg.backends,
+      const auto backend = proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends,
                                                  excluded, must_see, load, random);
       if (backend) co_return *backend;
       if (want == target::replica && !fall_back) {
@@ -172,6 +216,14 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
       e.message = "no primary backend is available";
       e.detail = topology_ ? "No backend is out of recovery; waited failover.wait_timeout."
                            : "pgsteer has not heard from any backend yet.";
+      co_return e;
+    }
+    if (stopping_) {
+      // Draining: a client waiting for a primary is between transactions, and goes.
+      protocol::error_fields e;
+      e.severity = "FATAL";
+      e.code = std::string(protocol::sqlstate::admin_shutdown);
+      e.message = "terminating connection due to administrator command";
       co_return e;
     }
     asio::steady_timer timer(context_, deadline);

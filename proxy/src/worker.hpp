@@ -29,6 +29,7 @@ namespace pgsteer::proxy {
 
 class shared_state;
 class client_session;
+struct config_snapshot;
 
 // A named prepared statement as pgsteer knows it in transaction pooling: one per distinct
 // (query, parameter types) on this worker, prepared on servers under `server_name`.
@@ -60,9 +61,23 @@ class worker {
   // Opens this worker's acceptors (throws std::system_error when an address cannot be bound).
   void listen();
   void start();
-  // Stops accepting and ends every session; safe from any thread.
+  // Drains (safe from any thread): stops accepting, ends idle sessions with 57P01 now and the
+  // others at their next transaction boundary, and stops the worker's loop once the last session
+  // is gone. Clients waiting for a primary are woken and refused.
   void stop();
+  // Ends every remaining session now with 57P01 (shutdown_timeout passed); safe from any thread.
+  void terminate_sessions();
   void join();
+  // stop() was called: no new transaction starts on this worker (worker thread only).
+  bool draining() const { return stopping_; }
+
+  // This worker's configuration (worker thread only): replaced whole by set_config(), so a
+  // reference taken from it is valid until the next co_await. Sessions keep their own snapshot.
+  const config_snapshot& config() const { return *config_; }
+  const std::shared_ptr<const config_snapshot>& config_ptr() const { return config_; }
+  // A reloaded configuration (from the control thread, posted): pools take their new sizes;
+  // sessions move to it at their next transaction boundary.
+  void set_config(std::shared_ptr<const config_snapshot> snapshot);
 
   shared_state& shared() { return shared_; }
   std::uint32_t index() const { return index_; }
@@ -111,11 +126,14 @@ class worker {
 
  private:
   awaitable<void> accept(tcp::acceptor& acceptor);
+  void start_session(tcp::socket socket);
   awaitable<void> sweep();
   // After stop(): ends the worker's loop once its last session is gone.
   awaitable<void> drain();
   void cancel(std::int32_t process_id, std::int32_t secret_key);
   void shutdown_sessions();
+  // This worker's share of the pool size `cfg` gives `db` (the shares of all workers add up).
+  std::size_t share_of(const config::config& cfg, const config::database& db) const;
 
   shared_state& shared_;
   std::uint32_t index_;
@@ -124,6 +142,7 @@ class worker {
   asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::map<std::tuple<std::string, std::string, std::size_t>, std::unique_ptr<server_pool>> pools_;
+  std::shared_ptr<const config_snapshot> config_;
   std::shared_ptr<const topology> topology_;
   std::list<asio::steady_timer*> topology_waiters_;
   std::mt19937_64 random_;

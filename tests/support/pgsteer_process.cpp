@@ -65,7 +65,7 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "listen: [\"127.0.0.1:" << port << "\""
     << (o.listen_ipv6 ? ", \"[::1]:" + std::to_string(port) + "\"" : std::string()) << "]\n"
     << "workers: " << o.workers << "\n"
-    << "shutdown_timeout: 2s\n"
+    << "shutdown_timeout: " << o.shutdown_timeout << "\n"
     << "backends:\n";
   for (int node = 0; node < backends.nodes(); ++node) {
     y << "  - { name: pg" << node + 1 << ", host: 127.0.0.1, port: " << backends.port(node)
@@ -103,7 +103,9 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << (o.failover_wait_timeout.empty()
             ? ""
             : "failover:\n  wait_timeout: " + o.failover_wait_timeout + "\n")
-    << "log: { level: " << o.log_level << ", format: text }\n"
+    << "log: { level: " << o.log_level << ", format: " << o.log_format
+    << (o.slow_query_threshold.empty() ? "" : ", slow_query_threshold: " + o.slow_query_threshold)
+    << " }\n"
     << o.extra_yaml;
   if (!o.extra_yaml.empty() && o.extra_yaml.back() != '\n') y << "\n";
   return y.str();
@@ -238,6 +240,24 @@ void pgsteer_process::stop() {
     reap_within(pid_, 5s);
   }
   pid_ = -1;
+}
+
+std::optional<int> pgsteer_process::wait_exit(std::chrono::milliseconds limit) {
+  if (pid_ <= 0) return std::nullopt;
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    int status = 0;
+    if (::waitpid(pid_, &status, WNOHANG) == pid_) {
+      {
+        const std::lock_guard lock(running_mutex);
+        running_processes.erase(this);
+      }
+      pid_ = -1;
+      return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    }
+    if (std::chrono::steady_clock::now() >= deadline) return std::nullopt;
+    std::this_thread::sleep_for(20ms);
+  }
 }
 
 void pgsteer_process::kill() {

@@ -5,6 +5,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <vector>
@@ -33,6 +34,9 @@ struct pgsteer_options {
   // More `key: value` lines under clients (auth_timeout, max_auth_failures_per_minute, ...).
   std::vector<std::string> client_settings;
   bool listen_ipv6 = false;  // also listen on [::1] at the same port
+  std::string log_format = "text";    // log.format
+  std::string slow_query_threshold;   // log.slow_query_threshold; empty: not written
+  std::string shutdown_timeout = "2s";
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };
@@ -57,6 +61,9 @@ class pgsteer_process {
                        const std::string& password = "app") const;
   // SIGKILL now and reap; later calls and the destructor do nothing.
   void kill();
+  // Waits up to `limit` for pgsteer to exit by itself (after a signal the test sent); returns
+  // its exit code (128 + signal when killed), or nothing if it still runs.
+  std::optional<int> wait_exit(std::chrono::milliseconds limit);
   bool running() const { return pid_ > 0; }
   // Everything pgsteer wrote to stdout and stderr so far.
   std::string log() const;

@@ -46,7 +46,7 @@ TEST_CASE("auth_query results are cached, misses too, until cache_ttl", "[proxy]
   proxy::shared_state shared(auth_query_config());
   const auto t0 = std::chrono::steady_clock::time_point{} + 1000s;
   CHECK_FALSE(shared.cached_lookup("dyn", t0));
-  CHECK_FALSE(shared.secrets("dyn"));
+  CHECK_FALSE(shared.secrets(*shared.config(), "dyn"));
 
   shared.cache_lookup("ghost", nullptr, t0);
   const auto miss = shared.cached_lookup("ghost", t0 + 1s);
@@ -59,8 +59,8 @@ TEST_CASE("auth_query results are cached, misses too, until cache_ttl", "[proxy]
   REQUIRE(hit);
   CHECK(*hit == found);
   CHECK_FALSE(shared.cached_lookup("dyn", t0 + 30s));  // expired: asked again
-  CHECK(shared.secrets("dyn") == found);               // backend logins still use what was found
-  CHECK(shared.secrets("app"));                        // configured users come first
+  CHECK(shared.secrets(*shared.config(), "dyn") == found);               // backend logins still use what was found
+  CHECK(shared.secrets(*shared.config(), "app"));                        // configured users come first
 
   const config::user& a = shared.dynamic_user("dyn");
   const config::user& b = shared.dynamic_user("dyn");
