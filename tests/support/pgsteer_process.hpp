@@ -33,9 +33,9 @@ struct pgsteer_options {
   std::vector<std::string> hba_rules;
   // More `key: value` lines under clients (auth_timeout, max_auth_failures_per_minute, ...).
   std::vector<std::string> client_settings;
-  bool listen_ipv6 = false;  // also listen on [::1] at the same port
-  std::string log_format = "text";    // log.format
-  std::string slow_query_threshold;   // log.slow_query_threshold; empty: not written
+  bool listen_ipv6 = false;          // also listen on [::1] at the same port
+  std::string log_format = "text";   // log.format
+  std::string slow_query_threshold;  // log.slow_query_threshold; empty: not written
   std::string shutdown_timeout = "2s";
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
