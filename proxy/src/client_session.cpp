@@ -578,12 +578,18 @@ awaitable<std::optional<std::string_view>> client_session::read_password_message
       worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
+    if (frame.status == p::frame_status::complete && frame.type == p::frontend::terminate) {
+      // A client giving up (no password to offer) is not a failed attempt.
+      close("client left during authentication");
+      co_return std::nullopt;
+    }
     if (frame.status != p::frame_status::complete || frame.type != p::frontend::password_message) {
-      fatal(sqlstate::protocol_violation,
-            frame.status == p::frame_status::complete
-                ? std::string("expected password response, got message type ") + frame.type
-                : std::string("invalid message length during authentication"));
-      close("malformed authentication message");
+      authentication_failed(
+          sqlstate::protocol_violation,
+          frame.status == p::frame_status::complete
+              ? std::string("expected password response, got message type ") + frame.type
+              : std::string("invalid message length during authentication"),
+          "malformed authentication message");
       co_return std::nullopt;
     }
     // The view stays valid until the next read: the caller uses it before reading again.
