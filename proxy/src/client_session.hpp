@@ -13,11 +13,13 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include "io.hpp"
+#include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/lsn.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "pgsteer/protocol/startup.hpp"
+#include "pgsteer/tls/contexts.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
 
@@ -56,9 +58,13 @@ class client_session {
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
   awaitable<bool> start_up();
   awaitable<bool> read_startup_packet(protocol::startup_packet& packet);
+  // Turns the client connection into TLS: after an SSLRequest (answered here), or `direct`ly
+  // when the first bytes were a ClientHello (still in input_). false: close.
+  awaitable<bool> start_tls(bool direct);
   awaitable<bool> authenticate(config::auth_method method, const std::string& user);
   awaitable<bool> authenticate_scram(const std::string& user);
   awaitable<bool> authenticate_md5(const std::string& user);
+  bool authenticate_cert(const std::string& user);
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
   void apply_startup_parameters(const protocol::startup_packet& packet);
@@ -102,7 +108,10 @@ class client_session {
 
   worker& worker_;
   shared_state& shared_;
-  tcp::socket client_;
+  pg_stream client_;
+  // The TLS contexts this connection started with (a reload does not change them under it).
+  std::shared_ptr<const tls::contexts> tls_;
+  bool client_tls_ = false;  // the client leg is TLS (SSLRequest or direct)
   std::string peer_;
   std::uint64_t id_;
   protocol::pool_mode mode_;

@@ -44,6 +44,20 @@ const user_secrets* shared_state::secrets(const std::string& user) const {
   return it == secrets_.end() ? nullptr : &it->second;
 }
 
+std::shared_ptr<const tls::contexts> shared_state::tls() const {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
+std::optional<std::string> shared_state::reload_tls(const config::config& cfg) {
+  auto built = tls::build_contexts(cfg.tls);
+  if (auto* error = std::get_if<std::string>(&built)) return std::move(*error);
+  auto contexts = std::get<std::shared_ptr<const tls::contexts>>(std::move(built));
+  std::lock_guard lock(tls_mutex_);
+  tls_ = std::move(contexts);
+  return std::nullopt;
+}
+
 std::optional<scram::client_keys> shared_state::scram_keys(const std::string& user) const {
   std::lock_guard lock(keys_mutex_);
   auto it = keys_.find(user);

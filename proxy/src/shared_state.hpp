@@ -15,6 +15,7 @@
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/scram.hpp"
+#include "pgsteer/tls/contexts.hpp"
 
 namespace pgsteer::proxy {
 
@@ -43,6 +44,14 @@ class shared_state {
   std::optional<protocol::scram::client_keys> scram_keys(const std::string& user) const;
   void remember_scram_keys(const std::string& user, const protocol::scram::client_keys& keys);
 
+  // The TLS contexts new connections use (both legs); null until reload_tls() first succeeded.
+  // A connection keeps the snapshot it started with. Any thread.
+  std::shared_ptr<const tls::contexts> tls() const;
+  // Re-reads every certificate, key and CA file `cfg.tls` names and swaps the new contexts in
+  // for new connections. On failure the old ones stay and the reason is returned. Called by
+  // run() at start-up (a failure there stops pgsteer) and by reload() (SIGHUP, RELOAD).
+  std::optional<std::string> reload_tls(const config::config& cfg);
+
   std::atomic<std::uint32_t> clients{0};
   std::atomic<std::uint64_t> next_server_id{1};
   std::atomic<std::uint64_t> next_client_id{1};
@@ -63,6 +72,8 @@ class shared_state {
   std::string mock_secret_;
   std::uint32_t worker_count_ = 1;
   protocol::function_policy functions_;
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<const tls::contexts> tls_;
   mutable std::mutex keys_mutex_;
   std::map<std::string, protocol::scram::client_keys> keys_;
 };
