@@ -185,6 +185,12 @@ void client_session::fatal(std::string_view code, std::string message, std::stri
 }
 
 awaitable<void> client_session::flush_to_client() {
+  if (client_.is_tls() && !client_tls_) {
+    // The TLS handshake did not finish: nothing can be said to this client, and a write would
+    // wait for the handshake.
+    to_client_.clear();
+    co_return;
+  }
   while (!to_client_.empty()) {
     writing_to_client_.clear();
     writing_to_client_.swap(to_client_);
