@@ -279,6 +279,18 @@ TEST_CASE("direct TLS with ALPN postgresql carries the startup message; without 
   }
 }
 
+TEST_CASE("with tls.client.mode disable, SSLRequest is answered N and plaintext works", "[tls]") {
+  auto& backends = cluster::shared();
+  pgsteer_process proxy(backends);
+
+  raw_client client(proxy.port());
+  client.send(ssl_request());
+  CHECK(client.read_byte() == 'N');
+  CHECK(pg::try_connect(through(proxy, "sslmode=require")));
+  pg::connection plain(through(proxy, "sslmode=prefer"));
+  CHECK(PQsslInUse(plain.native()) == 0);
+}
+
 TEST_CASE("bytes sent after SSLRequest, before the handshake, are refused", "[tls]") {
   auto& backends = cluster::shared();
   pgsteer_options options;
