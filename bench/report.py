@@ -16,6 +16,7 @@ WORKLOAD_NAMES = {
     "select-simple": "select-only, `-M simple`",
     "select-extended": "select-only, `-M extended`",
     "select-prepared": "select-only, `-M prepared`",
+    "select-tls": "select-only, `-M simple`, client TLS",
     "tpcb": "TPC-B-like, `-M simple`",
     "tpcb-simple": "TPC-B-like, `-M simple`",
     "tpcb-extended": "TPC-B-like, `-M extended`",

@@ -5,6 +5,7 @@
 
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/proxy/runtime.hpp"
+#include "pgsteer/tls/contexts.hpp"
 
 namespace {
 
@@ -40,6 +41,12 @@ int main(int argc, char** argv) {
   for (const auto& e : loaded.errors) std::fprintf(stderr, "%s\n", e.to_string().c_str());
   if (!loaded.value) return 1;
   if (check) {
+    // The files tls names must be usable too: pgsteer would refuse to start otherwise.
+    const auto tls = pgsteer::tls::build_contexts(loaded.value->tls);
+    if (const auto* error = std::get_if<std::string>(&tls)) {
+      std::fprintf(stderr, "%s: %s\n", file.c_str(), error->c_str());
+      return 1;
+    }
     std::printf("%s: configuration is valid\n", file.c_str());
     return 0;
   }

@@ -130,14 +130,14 @@ client_session::client_session(tcp::socket socket, worker& owner)
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
   error_code ec;
-  const auto remote = client_.remote_endpoint(ec);
+  const auto remote = client_.socket().remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string();
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
   worker_.stats().client_connections_total.add();
   worker_.stats().clients_login.add();
   worker_.session_started();
-  client_.set_option(tcp::no_delay(true), ec);
-  client_.non_blocking(true, ec);
+  client_.socket().set_option(tcp::no_delay(true), ec);
+  client_.socket().non_blocking(true, ec);
   spdlog::info("client {} connected from {}", id_, peer_);
 }
 
@@ -290,6 +290,12 @@ void client_session::fatal(std::string_view code, std::string message, std::stri
 }
 
 awaitable<void> client_session::flush_to_client() {
+  if (client_.is_tls() && !client_tls_) {
+    // The TLS handshake did not finish: nothing can be said to this client, and a write would
+    // wait for the handshake.
+    to_client_.clear();
+    co_return;
+  }
   while (!to_client_.empty()) {
     writing_to_client_.clear();
     writing_to_client_.swap(to_client_);
@@ -333,6 +339,12 @@ awaitable<void> client_session::serve() {
 
 awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
   for (;;) {
+    // 0x16 is a TLS handshake record; no startup packet starts with it (its length would be
+    // over 369 MB). PostgreSQL 17 clients with sslnegotiation=direct open this way.
+    if (!client_tls_ && !input_.empty() && static_cast<unsigned char>(input_.view()[0]) == 0x16) {
+      if (!co_await start_tls(true)) co_return false;
+      continue;
+    }
     const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
     if (frame.status == p::frame_status::need_more) {
       const auto before = input_.size();
@@ -353,13 +365,26 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
     switch (packet.kind) {
       case p::startup_kind::ssl_request:
       case p::startup_kind::gssenc_request:
+        if (client_tls_) {
+          fatal(sqlstate::protocol_violation, "encryption requested on an encrypted connection");
+          close("SSLRequest inside TLS");
+          co_return false;
+        }
+        // Whatever came with the request was sent before the answer, so in plaintext: it
+        // must not be taken as if it came through TLS (CVE-2021-23214).
         if (!input_.empty()) {
-          fatal(sqlstate::protocol_violation, "received unencrypted data after SSL request");
+          fatal(sqlstate::protocol_violation, "received unencrypted data after SSL request",
+                "This could be either a client-software bug or evidence of an attempted "
+                "man-in-the-middle attack.");
           close("data after SSLRequest");
           co_return false;
         }
-        // TLS arrives with the TLS issue; until then the answer is "not here", and libpq goes
-        // on without (sslmode=prefer) or gives up (sslmode=require) on its own.
+        if (packet.kind == p::startup_kind::ssl_request && tls_ && tls_->client) {
+          if (!co_await start_tls(false)) co_return false;
+          continue;
+        }
+        // No TLS here (or GSSAPI, never): libpq goes on without (sslmode=prefer) or gives up
+        // (sslmode=require) on its own.
         if (auto ec = co_await write_all(client_, "N"); ec) co_return false;
         continue;
       case p::startup_kind::cancel_request:
@@ -374,6 +399,44 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
         co_return true;
     }
   }
+}
+
+awaitable<bool> client_session::start_tls(bool direct) {
+  if (!tls_ || !tls_->client) {
+    // Nothing understandable can be said to a TLS client in plaintext.
+    close("direct TLS connection, but tls.client.mode is disable");
+    co_return false;
+  }
+  if (!direct) {
+    if (auto ec = co_await write_all(client_, "S"); ec) {
+      close("client left during SSL negotiation");
+      co_return false;
+    }
+  }
+  auto& tls = client_.start_tls(tls_->client);
+  // Direct: the ClientHello (and whatever followed it) is already in input_.
+  auto [ec, used] = co_await tls.async_handshake(asio::ssl::stream_base::server,
+                                                 asio::buffer(input_.view()), use_tuple);
+  (void)used;
+  input_.consume(input_.size());
+  if (ec) {
+    const std::string verify = tls::verify_failure(tls.native_handle());
+    close("TLS handshake failed: " +
+          (verify.empty() ? ec.message() : "client certificate not accepted: " + verify));
+    co_return false;
+  }
+  client_tls_ = true;
+  if (direct && tls::negotiated_alpn(tls.native_handle()) != tls::alpn_protocol) {
+    // PostgreSQL 17 insists on ALPN for direct TLS, so that a TLS connection meant for another
+    // service cannot be replayed against a database.
+    fatal(sqlstate::protocol_violation,
+          "received direct SSL connection request without ALPN protocol negotiation extension");
+    close("direct TLS without ALPN postgresql");
+    co_return false;
+  }
+  spdlog::debug("client {} from {}: {} ({})", id_, peer_,
+                tls::protocol_version(tls.native_handle()), direct ? "direct" : "SSLRequest");
+  co_return true;
 }
 
 void client_session::apply_startup_parameters(const p::startup_packet& packet) {
@@ -457,6 +520,7 @@ awaitable<bool> client_session::settle_startup_parameters(target login_target) {
 }
 
 awaitable<bool> client_session::start_up() {
+  tls_ = shared_.tls();
   p::startup_packet packet;
   if (!co_await read_startup_packet(packet)) co_return false;
   user_ = std::string(packet.user());
@@ -478,6 +542,15 @@ awaitable<bool> client_session::start_up() {
           "pgsteer's clients.max_connections is " + std::to_string(cfg.clients.max_connections) +
               ".");
     close("too many clients");
+    co_return false;
+  }
+  if (!client_tls_ && tls_ && tls_->client_mode == config::client_tls_mode::require) {
+    send_error(make_error(
+        "FATAL", sqlstate::invalid_authorization_specification,
+        "SSL is required for host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
+            database_ + "\"",
+        {}, "pgsteer's tls.client.mode is require: connect with sslmode=require or stricter."));
+    close("TLS required");
     co_return false;
   }
   if (const auto wait = shared_.auth_failures.refused_for(peer_, steady_clock::now())) {
@@ -613,6 +686,8 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
       co_return co_await authenticate_md5(user);
     }
     case config::auth_method::cert:
+      if (client_tls_) co_return authenticate_cert(user);
+      break;
     case config::auth_method::reject:
       break;
   }
@@ -624,14 +699,41 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
   co_return false;
 }
 
+// `cert`: the certificate verified against tls.client.ca_file in the handshake names the user
+// in its CN (PostgreSQL's clientcert=verify-full without a user name map).
+bool client_session::authenticate_cert(const std::string& user) {
+  const SSL* ssl = client_.native_tls();
+  if (!tls_->verifies_client_certificates || !SSL_get0_peer_certificate(ssl)) {
+    authentication_failed(
+        sqlstate::invalid_authorization_specification,
+        "connection requires a valid client certificate", "no client certificate",
+        tls_->verifies_client_certificates
+            ? std::string()
+            : "pgsteer asks for client certificates only when tls.client.ca_file is set.");
+    return false;
+  }
+  const auto cn = tls::verified_peer_common_name(ssl);
+  if (!cn || *cn != user) {
+    spdlog::info("client {} from {}: certificate CN {} does not name user \"{}\"", id_, peer_,
+                 cn ? "\"" + *cn + "\"" : std::string("(missing or ambiguous)"), user);
+    authentication_failed(sqlstate::invalid_authorization_specification,
+                          "certificate authentication failed for user \"" + user + "\"",
+                          "certificate does not match the user");
+    return false;
+  }
+  return true;
+}
+
 awaitable<bool> client_session::authenticate_scram(const std::string& user) {
   const auto secrets = shared_.secrets(*config_, user);
   const bool known = secrets && secrets->verifier;
+  // TLS clients are offered SCRAM-SHA-256-PLUS, bound to the certificate they were shown.
+  const std::string binding = client_tls_ ? tls_->client_end_point_hash : std::string();
   scram::server_exchange exchange(
       known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
-      scram::random_nonce());
+      scram::random_nonce(), binding);
   std::string out;
-  p::write_authentication_sasl(out, scram::server_mechanisms(false));
+  p::write_authentication_sasl(out, scram::server_mechanisms(!binding.empty()));
   send_to_client(out);
   co_await flush_to_client();
   auto first = co_await read_password_message();
@@ -809,9 +911,10 @@ awaitable<void> client_session::client_to_server() {
       }
       if (closing_) break;
     } else {
-      if (!input_.holds_memory()) {
-        // Idle: wait here, in this frame, so an idle client holds nothing more than it.
-        auto [wait_ec] = co_await client_.async_wait(tcp::socket::wait_read, use_tuple);
+      if (!input_.holds_memory() && !client_tls_) {
+        // Idle: wait here, in this frame, so an idle client holds nothing more than it. (A TLS
+        // engine may hold bytes the socket will not signal again: TLS reads at once.)
+        auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
         ec = wait_ec;
       }
       if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);

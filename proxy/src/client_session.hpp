@@ -13,11 +13,13 @@
 #include <boost/asio/cancellation_signal.hpp>
 
 #include "io.hpp"
+#include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/lsn.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "pgsteer/protocol/startup.hpp"
+#include "pgsteer/tls/contexts.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
 #include "stats.hpp"
@@ -61,9 +63,13 @@ class client_session {
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
   awaitable<bool> start_up();
   awaitable<bool> read_startup_packet(protocol::startup_packet& packet);
+  // Turns the client connection into TLS: after an SSLRequest (answered here), or `direct`ly
+  // when the first bytes were a ClientHello (still in input_). false: close.
+  awaitable<bool> start_tls(bool direct);
   awaitable<bool> authenticate(config::auth_method method, const std::string& user);
   awaitable<bool> authenticate_scram(const std::string& user);
   awaitable<bool> authenticate_md5(const std::string& user);
+  bool authenticate_cert(const std::string& user);
   // A user not in `users`: asks auth_query (or its cache) for the secrets. false: the client was
   // refused because the lookup itself failed.
   awaitable<bool> look_up_user();
@@ -144,7 +150,10 @@ class client_session {
   // The configuration this session runs with: the worker's at accept, the worker's latest from
   // its next transaction boundary after a reload. db_ and user_config_ point into it.
   std::shared_ptr<const config_snapshot> config_;
-  tcp::socket client_;
+  pg_stream client_;
+  // The TLS contexts this connection started with (a reload does not change them under it).
+  std::shared_ptr<const tls::contexts> tls_;
+  bool client_tls_ = false;  // the client leg is TLS (SSLRequest or direct)
   std::string peer_;
   std::uint64_t id_;
   protocol::pool_mode mode_;
@@ -188,8 +197,7 @@ class client_session {
   bool relaying_ = false;            // logged in: the relay runs
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
-  bool client_tls_ = false;  // the client leg is TLS (hostssl/hostnossl rules)
-  bool looked_up_ = false;   // auth_query found this user
+  bool looked_up_ = false;  // auth_query found this user
   // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
   // replicas that replayed past must_see_, the primary's position in the first snapshot asked
   // after that moment (until then, to the primary).

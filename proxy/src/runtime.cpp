@@ -285,6 +285,10 @@ int run(const config::config& cfg, const std::filesystem::path& config_file) {
   apply_log_settings(cfg.log);
   std::signal(SIGPIPE, SIG_IGN);
   shared_state shared(cfg);
+  if (auto error = shared.reload_tls(cfg)) {
+    spdlog::critical("cannot set up TLS: {}", *error);
+    return 1;
+  }
   std::vector<std::unique_ptr<worker>> workers;
   for (std::uint32_t i = 0; i < shared.worker_count(); ++i) {
     workers.push_back(std::make_unique<worker>(shared, i));

@@ -5,6 +5,8 @@
 
 #include <array>
 
+#include <boost/asio/read.hpp>
+
 #include "pgsteer/protocol/framer.hpp"
 #include "pgsteer/protocol/md5.hpp"
 #include "pgsteer/protocol/messages.hpp"
@@ -188,6 +190,59 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
   }
 }
 
+// tls.server.mode: asks the backend for TLS (SSLRequest) and, when it agrees, runs the handshake
+// with the verification the mode asks for. prefer goes on in plaintext when the backend says
+// 'N'; the other modes refuse to. A failure is logged here, naming the backend and the reason,
+// because a client only sees "could not connect".
+awaitable<std::optional<p::error_fields>> start_tls(shared_state& shared,
+                                                    server_connection& server) {
+  const auto contexts = shared.tls();
+  if (!contexts || !contexts->server) co_return std::nullopt;
+  const auto& backend = server.backend();
+  const std::string where = "backend \"" + backend.name + "\" (" + backend.host + ":" +
+                            std::to_string(backend.port) + ")";
+  std::string request;
+  p::write_ssl_request(request);
+  char answer = 0;
+  if (auto ec = co_await write_all(server.socket.socket(), request); ec) {
+    co_return failure("could not send SSLRequest to " + where, ec.message());
+  }
+  auto [rec, n] =
+      co_await asio::async_read(server.socket.socket(), asio::buffer(&answer, 1), use_tuple);
+  (void)n;
+  if (rec)
+    co_return failure("the " + where + " closed the connection after SSLRequest", rec.message());
+  if (answer == 'N') {
+    if (contexts->server_mode == config::server_tls_mode::prefer) co_return std::nullopt;
+    spdlog::error(
+        "TLS to {} refused: the server does not accept TLS, and tls.server.mode "
+        "requires it",
+        where);
+    co_return failure("the " + where + " does not accept TLS",
+                      "tls.server.mode requires TLS; set ssl = on on the server.");
+  }
+  if (answer != 'S') {
+    co_return failure("the " + where + " answered SSLRequest with an unexpected byte");
+  }
+  auto& tls = server.socket.start_tls(contexts->server);
+  tls::prepare_server_handshake(tls.native_handle(), backend.host, contexts->server_mode);
+  auto [hec] = co_await tls.async_handshake(asio::ssl::stream_base::client, use_tuple);
+  if (hec) {
+    const std::string verify = tls::verify_failure(tls.native_handle());
+    const std::string why =
+        verify.empty()
+            ? "TLS handshake failed: " + hec.message()
+            : "certificate verification failed (tls.server.mode verify-" +
+                  std::string(contexts->server_mode == config::server_tls_mode::verify_full
+                                  ? "full"
+                                  : "ca") +
+                  "): " + verify;
+    spdlog::error("TLS to {} failed: {}", where, why);
+    co_return failure("TLS to " + where + " failed", why);
+  }
+  co_return std::nullopt;
+}
+
 awaitable<login_result> connect_and_log_in(shared_state& shared, const config_snapshot& config,
                                            const config::backend& backend,
                                            const std::string& dbname, const std::string& user,
@@ -212,6 +267,9 @@ awaitable<login_result> connect_and_log_in(shared_state& shared, const config_sn
   socket.set_option(tcp::no_delay(true));
   socket.non_blocking(true);
   auto server = std::make_unique<server_connection>(std::move(socket), backend, id);
+  if (auto error = co_await start_tls(shared, *server)) {
+    co_return login_result{nullptr, std::move(*error)};
+  }
   std::string startup;
   if (application_name.empty()) {
     p::write_startup_message(startup, {{"user", user}, {"database", dbname}});

@@ -12,7 +12,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "io.hpp"
+#include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/reply_filter.hpp"
@@ -31,7 +31,7 @@ class server_connection {
  public:
   server_connection(tcp::socket socket, const config::backend& backend, std::uint64_t id);
 
-  tcp::socket socket;
+  pg_stream socket;  // TCP, or TLS per tls.server.mode
   byte_buffer input;
   protocol::transaction_tracker tracker;
   protocol::reply_filter replies;

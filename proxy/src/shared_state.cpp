@@ -105,6 +105,20 @@ const config::user& shared_state::dynamic_user(const std::string& name) {
   return *slot;
 }
 
+std::shared_ptr<const tls::contexts> shared_state::tls() const {
+  std::lock_guard lock(tls_mutex_);
+  return tls_;
+}
+
+std::optional<std::string> shared_state::reload_tls(const config::config& cfg) {
+  auto built = tls::build_contexts(cfg.tls);
+  if (auto* error = std::get_if<std::string>(&built)) return std::move(*error);
+  auto contexts = std::get<std::shared_ptr<const tls::contexts>>(std::move(built));
+  std::lock_guard lock(tls_mutex_);
+  tls_ = std::move(contexts);
+  return std::nullopt;
+}
+
 shared_state::shared_state(config::config cfg)
     : auth_failures(cfg.clients.max_auth_failures_per_minute),
       current_(make_config_snapshot(std::move(cfg))) {

@@ -19,6 +19,7 @@
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/scram.hpp"
 #include "pgsteer/proxy/auth_failure_limiter.hpp"
+#include "pgsteer/tls/contexts.hpp"
 #include "stats.hpp"
 
 namespace pgsteer::proxy {
@@ -89,6 +90,13 @@ class shared_state {
   void remember_scram_keys(const std::string& user, const std::string& secret,
                            const protocol::scram::client_keys& keys);
 
+  // The TLS contexts new connections use (both legs); null until reload_tls() first succeeded.
+  // A connection keeps the snapshot it started with. Any thread.
+  std::shared_ptr<const tls::contexts> tls() const;
+  // Re-reads every certificate, key and CA file `cfg.tls` names and swaps the new contexts in
+  // for new connections. On failure the old ones stay and the reason is returned. Called by
+  // run() at start-up (a failure there stops pgsteer) and by reload() (SIGHUP, RELOAD).
+  std::optional<std::string> reload_tls(const config::config& cfg);
   // auth_query's cache, for users not in `users`: nullopt when the user was not looked up within
   // auth_query.cache_ttl; else what the lookup found (null: no such user, cached alike, so a
   // known and an unknown name cost the same). Any thread.
@@ -123,6 +131,8 @@ class shared_state {
   std::shared_ptr<const config_snapshot> current_;
   std::string mock_secret_;
   std::uint32_t worker_count_ = 1;
+  mutable std::mutex tls_mutex_;
+  std::shared_ptr<const tls::contexts> tls_;
   mutable std::mutex keys_mutex_;
   std::map<std::string, std::pair<std::string, protocol::scram::client_keys>> keys_;
   struct lookup {

@@ -1,0 +1,106 @@
+// A PostgreSQL connection's byte stream, either leg: plain TCP, or TLS over that same socket
+// once an SSLRequest (or a direct TLS ClientHello) upgraded it. The plain path costs one
+// predictable branch per operation: no virtual call, no allocation (the TLS stream is allocated
+// once, at the upgrade). Also the read_more / write_all / read_available overloads of io.hpp for
+// it, so callers read the same either way.
+#pragma once
+
+#include <openssl/ssl.h>
+
+#include <memory>
+#include <utility>
+
+#include <boost/asio/ssl/context.hpp>
+#include <boost/asio/ssl/stream.hpp>
+
+#include "io.hpp"
+
+namespace pgsteer::proxy {
+
+class pg_stream {
+ public:
+  using tls_stream = asio::ssl::stream<tcp::socket&>;
+  using executor_type = tcp::socket::executor_type;
+
+  explicit pg_stream(tcp::socket socket) : socket_(std::move(socket)) {}
+  // The TLS stream refers to socket_: the object stays where it was made.
+  pg_stream(const pg_stream&) = delete;
+  pg_stream& operator=(const pg_stream&) = delete;
+
+  // Layers TLS on the socket; the handshake is the caller's (tls()->async_handshake). The
+  // stream keeps `context` alive for as long as it lives (a reload may replace it meanwhile).
+  tls_stream& start_tls(std::shared_ptr<asio::ssl::context> context) {
+    context_ = std::move(context);
+    tls_ = std::make_unique<tls_stream>(socket_, *context_);
+    return *tls_;
+  }
+  bool is_tls() const { return tls_ != nullptr; }
+  tls_stream* tls() { return tls_.get(); }
+  SSL* native_tls() const { return tls_ ? tls_->native_handle() : nullptr; }
+
+  tcp::socket& socket() { return socket_; }
+  executor_type get_executor() { return socket_.get_executor(); }
+
+  // Same result type either way for awaitable tokens, which is all pgsteer uses.
+  template <typename Buffers, typename Token>
+  auto async_read_some(const Buffers& buffers, Token&& token) {
+    if (tls_) return tls_->async_read_some(buffers, std::forward<Token>(token));
+    return socket_.async_read_some(buffers, std::forward<Token>(token));
+  }
+  template <typename Buffers>
+  std::size_t read_some(const Buffers& buffers, error_code& ec) {
+    if (tls_) return tls_->read_some(buffers, ec);
+    return socket_.read_some(buffers, ec);
+  }
+
+  // Cancels pending operations. A TLS read cancelled while waiting for the socket loses no
+  // bytes: what arrived stays in the TLS engine for the next read.
+  void cancel(error_code& ec) { socket_.cancel(ec); }
+  void close(error_code& ec) { socket_.close(ec); }
+  bool is_open() const { return socket_.is_open(); }
+
+ private:
+  tcp::socket socket_;
+  std::shared_ptr<asio::ssl::context> context_;
+  std::unique_ptr<tls_stream> tls_;
+};
+
+inline std::size_t read_available(pg_stream& stream, byte_buffer& buffer, std::size_t want,
+                                  error_code& ec) {
+  const std::size_t n = stream.read_some(buffer.prepare(want), ec);
+  buffer.commit(n);
+  return n;
+}
+
+// As read_more(tcp::socket&, ...). Over TLS there is no wait for readability first: the TLS
+// engine may already hold bytes the socket will not signal again.
+inline awaitable<error_code> read_more(pg_stream& stream, byte_buffer& buffer,
+                                       std::size_t want = 16 * 1024) {
+  if (auto* tls = stream.tls()) {
+    auto [ec, n] = co_await tls->async_read_some(buffer.prepare(want), use_tuple);
+    buffer.commit(n);
+    if (n > 0) co_return error_code{};
+    co_return ec ? ec : asio::error::eof;
+  }
+  if (!buffer.holds_memory()) {
+    auto [wait_ec] = co_await stream.socket().async_wait(tcp::socket::wait_read, use_tuple);
+    if (wait_ec) co_return wait_ec;
+  }
+  auto [ec, n] = co_await stream.socket().async_read_some(buffer.prepare(want), use_tuple);
+  buffer.commit(n);
+  if (n > 0) co_return error_code{};
+  co_return ec ? ec : asio::error::eof;
+}
+
+inline awaitable<error_code> write_all(pg_stream& stream, std::string_view bytes) {
+  if (auto* tls = stream.tls()) {
+    auto [ec, n] = co_await asio::async_write(*tls, asio::buffer(bytes), use_tuple);
+    (void)n;
+    co_return ec;
+  }
+  auto [ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(bytes), use_tuple);
+  (void)n;
+  co_return ec;
+}
+
+}  // namespace pgsteer::proxy
