@@ -381,7 +381,10 @@ awaitable<bool> client_session::start_up() {
     close("too many clients");
     co_return false;
   }
-  const auto method = match_hba(cfg.clients.hba, {peer_, database_, user_, false});
+  // A named request, not a braced temporary argument: GCC 12 -O3 miscompiles the latter in this
+  // coroutine (the views pointed at freed memory and the Release build crashed at every login).
+  const hba_request request{peer_, database_, user_, false};
+  const auto method = match_hba(cfg.clients.hba, request);
   const std::string who = "host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
                           database_ + "\", no encryption";
   if (!method) {
