@@ -8,6 +8,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
+#include "auth_query.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/framer.hpp"
@@ -101,11 +102,10 @@ const char* method_name(config::auth_method m) {
   return "?";
 }
 
-// An ErrorResponse on its way to the client: by SQLSTATE class, and class 28 (invalid
-// authorization) is a failed authentication.
+// An ErrorResponse on its way to the client, by SQLSTATE class. (Failed authentications are
+// counted where they are decided, authentication_failed().)
 void count_error(worker_stats& stats, std::string_view code) {
   stats.errors_by_class[sqlstate_class_index(code)].add();
-  if (code.size() >= 2 && code[0] == '2' && code[1] == '8') stats.auth_failures_total.add();
 }
 
 }  // namespace
@@ -218,8 +218,14 @@ void client_session::wake() {
 awaitable<void> client_session::serve() {
   auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
   if (!done) {
-    fatal(sqlstate::protocol_violation, "canceling authentication due to timeout");
-    close("authentication timeout");
+    // The cancelled start-up may have queued its own error or close reason on its way out (a
+    // wait for a server or a lookup that was cut short): the timeout is what the client is told.
+    to_client_.clear();
+    close_reason_.clear();
+    // PostgreSQL's words and code for authentication_timeout; it closes without sending them,
+    // pgsteer tells the client why (decisions/0010).
+    authentication_failed(sqlstate::query_canceled, "canceling authentication due to timeout",
+                          "clients.auth_timeout");
   }
   if (!done || !ok) {
     co_await flush_to_client();
@@ -381,22 +387,35 @@ awaitable<bool> client_session::start_up() {
     close("too many clients");
     co_return false;
   }
+  if (const auto wait = shared_.auth_failures.refused_for(peer_, steady_clock::now())) {
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+    fatal(sqlstate::invalid_authorization_specification,
+          "too many failed authentication attempts from host \"" + peer_ + "\"",
+          "pgsteer refuses new connections from this address for " + std::to_string(seconds) +
+              " more seconds (clients.max_auth_failures_per_minute is " +
+              std::to_string(shared_.auth_failures.limit()) + ").");
+    close("too many failed authentication attempts");
+    co_return false;
+  }
   // A named request, not a braced temporary argument: GCC 12 -O3 miscompiles the latter in this
   // coroutine (the views pointed at freed memory and the Release build crashed at every login).
-  const hba_request request{peer_, database_, user_, false};
+  const hba_request request{peer_, database_, user_, client_tls_};
   const auto method = match_hba(cfg.clients.hba, request);
+  // PostgreSQL's own messages, so that tools matching them keep working.
   const std::string who = "host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
-                          database_ + "\", no encryption";
+                          database_ + "\", " + (client_tls_ ? "SSL encryption" : "no encryption");
   if (!method) {
-    fatal(sqlstate::invalid_authorization_specification, "no pgsteer hba rule for " + who,
-          "Add a rule to clients.hba in pgsteer's configuration.");
-    close("no hba rule");
+    authentication_failed(sqlstate::invalid_authorization_specification,
+                          "no pg_hba.conf entry for " + who, "no clients.hba rule",
+                          "No rule in pgsteer's clients.hba matches this connection.");
     co_return false;
   }
   if (*method == config::auth_method::reject) {
-    fatal(sqlstate::invalid_authorization_specification,
-          "pgsteer hba rejects connection for " + who);
-    close("rejected by hba");
+    authentication_failed(sqlstate::invalid_authorization_specification,
+                          "pg_hba.conf rejects connection for " + who, "rejected by clients.hba");
+    co_return false;
+  }
+  if (!cfg.find_user(user_) && !cfg.auth_query.query.empty() && !co_await look_up_user()) {
     co_return false;
   }
   if (!co_await authenticate(*method, user_)) co_return false;
@@ -404,6 +423,7 @@ awaitable<bool> client_session::start_up() {
   db_ = cfg.find_database(database_);
   if (db_) db_index_ = shared_.database_names.index_of(db_->name);
   const config::user* user = cfg.find_user(user_);
+  if (!user && looked_up_) user = &shared_.dynamic_user(user_);
   if (!db_) {
     fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
           "pgsteer serves the databases listed under `databases` in its configuration.");
@@ -411,9 +431,15 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   if (!user) {
-    fatal(sqlstate::invalid_authorization_specification,
-          "role \"" + user_ + "\" is not configured in pgsteer",
-          "pgsteer logs in to backends only as the users listed under `users`.");
+    // Only under trust (or cert): the other methods refused an unknown user already.
+    if (cfg.auth_query.query.empty()) {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" is not configured in pgsteer",
+            "pgsteer logs in to backends only as the users listed under `users`.");
+    } else {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" does not exist");  // PostgreSQL's words
+    }
     close("unknown user");
     co_return false;
   }
@@ -482,8 +508,14 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
       co_return true;
     case config::auth_method::scram_sha_256:
       co_return co_await authenticate_scram(user);
-    case config::auth_method::md5:
+    case config::auth_method::md5: {
+      // As PostgreSQL: a user whose only secret is a SCRAM verifier is asked for SCRAM instead.
+      const auto secrets = shared_.secrets(user);
+      if (secrets && secrets->md5_stored.empty() && secrets->verifier) {
+        co_return co_await authenticate_scram(user);
+      }
       co_return co_await authenticate_md5(user);
+    }
     case config::auth_method::cert:
     case config::auth_method::reject:
       break;
@@ -497,7 +529,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
 }
 
 awaitable<bool> client_session::authenticate_scram(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(user);
   const bool known = secrets && secrets->verifier;
   scram::server_exchange exchange(
       known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
@@ -526,26 +558,28 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
       out.clear();
       p::write_authentication_sasl_final(out, server_final);
       send_to_client(out);
-      const auto* cfg_user = shared_.cfg().find_user(user);
-      if (cfg_user && cfg_user->kind == config::secret_kind::scram_verifier) {
-        // Only a verifier is configured: the keys this client proved are how pgsteer logs in.
+      if (secrets->password.empty()) {
+        // Only a verifier is known (configured or found by auth_query): the keys this client
+        // proved are how pgsteer logs in to backends as this user.
         shared_.remember_scram_keys(user, exchange.proven_keys());
       }
       co_return true;
     }
   }
   if (r == scram::result::malformed) {
-    fatal(sqlstate::protocol_violation, "malformed SCRAM message");
-    close("malformed SCRAM message");
+    authentication_failed(sqlstate::protocol_violation, "malformed SCRAM message",
+                          "malformed SCRAM message");
   } else {
-    fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
-    close("wrong password");
+    // The same words whether the user exists or not (no oracle); the log tells them apart.
+    authentication_failed(sqlstate::invalid_password,
+                          "password authentication failed for user \"" + user + "\"",
+                          known ? "wrong password" : "unknown user");
   }
   co_return false;
 }
 
 awaitable<bool> client_session::authenticate_md5(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(user);
   const std::string salt = scram::random_bytes(4);
   std::string out;
   p::write_authentication_md5_password(out, salt);
@@ -555,17 +589,50 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
   if (!response) co_return false;
   auto password = p::parse_password_message(*response);
   if (!password) {
-    fatal(sqlstate::protocol_violation, "malformed password message");
-    close("malformed password message");
+    authentication_failed(sqlstate::protocol_violation, "malformed password message",
+                          "malformed password message");
     co_return false;
   }
-  if (secrets && !secrets->md5_stored.empty() &&
-      p::md5::verify(secrets->md5_stored, salt, *password)) {
+  const bool known = secrets && !secrets->md5_stored.empty();
+  if (known && p::md5::verify(secrets->md5_stored, salt, *password)) co_return true;
+  authentication_failed(sqlstate::invalid_password,
+                        "password authentication failed for user \"" + user + "\"",
+                        known ? "wrong password" : "unknown user");
+  co_return false;
+}
+
+awaitable<bool> client_session::look_up_user() {
+  const auto& cfg = shared_.cfg();
+  if (auto cached = shared_.cached_lookup(user_, steady_clock::now())) {
+    looked_up_ = *cached != nullptr;
     co_return true;
   }
-  fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
-  close("wrong password");
-  co_return false;
+  const config::database* db = cfg.find_database(
+      cfg.auth_query.database.empty() ? std::string_view(database_) : cfg.auth_query.database);
+  // No database to ask in: the user stays unknown and fails like a wrong password.
+  if (!db) co_return true;
+  auto found = co_await look_up_user_secrets(worker_, *db, user_);
+  if (auto* failure = std::get_if<lookup_failure>(&found)) {
+    spdlog::warn("client {} from {}: could not look up user \"{}\" with auth_query: {}", id_, peer_,
+                 user_, failure->reason);
+    fatal(sqlstate::sqlclient_unable_to_establish_sqlconnection,
+          "pgsteer could not look up user \"" + user_ + "\"",
+          "auth_query failed; pgsteer's log says why.");
+    close("auth_query failed");
+    co_return false;
+  }
+  auto& secrets = std::get<std::shared_ptr<const user_secrets>>(found);
+  looked_up_ = secrets != nullptr;
+  shared_.cache_lookup(user_, std::move(secrets), steady_clock::now());
+  co_return true;
+}
+
+void client_session::authentication_failed(std::string_view code, std::string message,
+                                           std::string reason, std::string detail) {
+  worker_.stats().auth_failures_total.add();
+  shared_.auth_failures.record_failure(peer_, steady_clock::now());
+  fatal(code, std::move(message), std::move(detail));
+  close(std::move(reason));
 }
 
 // ---- relay ----
@@ -970,6 +1037,7 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   };
   acquire_result lease;
   const auto wait_started = steady_clock::now();
+  const auto primary_deadline = wait_started + shared_.cfg().failover.wait_timeout;
   if (state_ != client_state::login) set_state(client_state::waiting);
   // Whatever way this ends, the client no longer waits: holding a server or idle again.
   struct settle_state {
@@ -994,9 +1062,16 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     if (lease.server) break;
     const auto* topology = worker_.current_topology();
     const bool replica = topology && topology->primary != backend;
-    if (replica && want == target::replica &&
-        lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+    const bool refused = lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection;
+    if (replica && want == target::replica && refused) {
       unreachable.push_back(backend);
+      continue;
+    }
+    if (!replica && refused && topology && steady_clock::now() < primary_deadline) {
+      // The primary refuses connections before the monitor has said so (it just died): wait
+      // for the monitor's next word, as for a primary that is known to be gone. Nothing ran.
+      co_await worker_.wait_for_topology_after(topology->version, primary_deadline);
+      if (closing_) co_return false;
       continue;
     }
     refuse(lease.error, "no server");

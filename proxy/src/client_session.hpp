@@ -60,6 +60,12 @@ class client_session {
   awaitable<bool> authenticate(config::auth_method method, const std::string& user);
   awaitable<bool> authenticate_scram(const std::string& user);
   awaitable<bool> authenticate_md5(const std::string& user);
+  // A user not in `users`: asks auth_query (or its cache) for the secrets. false: the client was
+  // refused because the lookup itself failed.
+  awaitable<bool> look_up_user();
+  // Refuses a login that failed authentication: counted, and held against the client's address.
+  void authentication_failed(std::string_view sqlstate, std::string message, std::string reason,
+                             std::string detail = {});
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
   void apply_startup_parameters(const protocol::startup_packet& packet);
@@ -164,6 +170,8 @@ class client_session {
   bool relaying_ = false;            // logged in: the relay runs
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
+  bool client_tls_ = false;  // the client leg is TLS (hostssl/hostnossl rules)
+  bool looked_up_ = false;   // auth_query found this user
   // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
   // replicas that replayed past must_see_, the primary's position in the first snapshot asked
   // after that moment (until then, to the primary).

@@ -181,6 +181,17 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
   }
 }
 
+awaitable<void> worker::wait_for_topology_after(std::uint64_t version,
+                                                steady_clock::time_point deadline) {
+  while ((!topology_ || topology_->version <= version) && steady_clock::now() < deadline &&
+         !stopping_) {
+    asio::steady_timer timer(context_, deadline);
+    topology_waiters_.push_back(&timer);
+    co_await timer.async_wait(use_tuple);
+    topology_waiters_.remove(&timer);
+  }
+}
+
 void worker::set_topology(std::shared_ptr<const topology> snapshot) {
   const topology* before = topology_.get();
   for (auto& [key, pool] : pools_) {

@@ -84,6 +84,8 @@ class worker {
       const config::database& db, const config::user& user, target want,
       const std::vector<std::size_t>& excluded = {},
       std::optional<protocol::lsn> must_see = std::nullopt);
+  // Waits until a topology snapshot newer than `version` arrives, or until `deadline`.
+  awaitable<void> wait_for_topology_after(std::uint64_t version, steady_clock::time_point deadline);
   // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
   // primary and closes idle servers on backends that can no longer serve their role.
   void set_topology(std::shared_ptr<const topology> snapshot);

@@ -27,6 +27,12 @@ struct pgsteer_options {
   std::string server_lifetime;      // pool.server_lifetime; empty: not written
   std::string health_interval = "500ms";
   std::string failover_wait_timeout;  // failover.wait_timeout; empty: not written
+  // clients.hba rules as YAML flow maps ("{ address: ::1/128, method: trust }"); empty: one
+  // rule admitting 127.0.0.0/8 with client_auth.
+  std::vector<std::string> hba_rules;
+  // More `key: value` lines under clients (auth_timeout, max_auth_failures_per_minute, ...).
+  std::vector<std::string> client_settings;
+  bool listen_ipv6 = false;  // also listen on [::1] at the same port
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };
