@@ -233,6 +233,7 @@ bool client_session::adopt_latest_config() {
   }
   config_ = latest;
   db_ = db;
+  db_index_ = shared_.database_names.index_of(db_->name);
   user_config_ = user;
   max_message_size_ = config_->cfg.clients.max_message_size;
   tracks_writes_ = config_->cfg.routing.consistency_mode == config::consistency::read_your_writes &&
@@ -563,7 +564,10 @@ awaitable<bool> client_session::start_up() {
     close("too many failed authentication attempts");
     co_return false;
   }
-  const auto method = match_hba(cfg.clients.hba, {peer_, database_, user_, client_tls_});
+  // A named request, not a braced temporary argument: GCC 12 -O3 miscompiles the latter in this
+  // coroutine (the views pointed at freed memory and the Release build crashed at every login).
+  const hba_request request{peer_, database_, user_, client_tls_};
+  const auto method = match_hba(cfg.clients.hba, request);
   // PostgreSQL's own messages, so that tools matching them keep working.
   const std::string who = "host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
                           database_ + "\", " + (client_tls_ ? "SSL encryption" : "no encryption");
