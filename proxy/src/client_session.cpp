@@ -8,6 +8,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
+#include "admin_console.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/framer.hpp"
@@ -116,6 +117,7 @@ client_session::client_session(tcp::socket socket, worker& owner)
       mode_(owner.shared().cfg().pool.mode),
       max_message_size_(owner.shared().cfg().clients.max_message_size),
       input_(0),
+      connected_at_(std::chrono::system_clock::now()),
       wake_timer_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
@@ -159,9 +161,14 @@ std::optional<cancel_target> client_session::cancel_target_now() const {
                        server_->secret_key};
 }
 
-void client_session::terminate(const p::error_fields& error) {
+void client_session::terminate(const p::error_fields& error, std::string reason) {
+  if (admin_) {
+    admin_->terminate(error);
+    return;
+  }
+  if (server_) server_->discard_on_release = true;
   send_error(error);
-  close("pgsteer is shutting down");
+  close(std::move(reason));
   error_code ec;
   client_.cancel(ec);
 }
@@ -211,6 +218,18 @@ awaitable<void> client_session::serve() {
     co_return;
   }
   spdlog::info("client {} {}@{} from {} connected", id_, user_, database_, peer_);
+  if (wants_admin_console_) {
+    // The console answers from here on; the session stays registered so that SHOW CLIENTS
+    // lists it and shutdown reaches it.
+    admin_console console(worker_, client_, input_, user_);
+    admin_ = &console;
+    process_id_ = worker_.register_session(*this);
+    registered_ = true;
+    co_await console.serve(process_id_, secret_key_);
+    admin_ = nullptr;
+    close_reason_ = console.close_reason();
+    co_return;
+  }
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -378,6 +397,15 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   if (!co_await authenticate(*method, user_)) co_return false;
+  if (database_ == admin_console::database_name) {
+    if (auto refusal = admin_console::refusal(cfg, user_)) {
+      send_error(*refusal);
+      close("not an admin");
+      co_return false;
+    }
+    wants_admin_console_ = true;
+    co_return true;
+  }
 
   db_ = cfg.find_database(database_);
   const config::user* user = cfg.find_user(user_);
@@ -901,6 +929,14 @@ target client_session::target_for(char type, std::string_view body,
 }
 
 awaitable<bool> client_session::attach_server(target want, bool at_login) {
+  if (worker_.paused(db_->name)) {
+    // PAUSE: new transactions wait for RESUME (the admin console's PAUSE waits for the ones
+    // already running to end).
+    waiting_since_ = steady_clock::now();
+    while (worker_.paused(db_->name) && !closing_) co_await worker_.wait_for_resume();
+    waiting_since_.reset();
+    if (closing_) co_return false;
+  }
   // A replica found unreachable is skipped for this transaction: the read goes to another
   // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
   std::vector<std::size_t> unreachable;
@@ -929,7 +965,9 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     if (closing_) co_return false;
     const std::size_t backend = std::get<std::size_t>(chosen);
     pool_ = &worker_.pool(*db_, *user_config_, backend);
+    waiting_since_ = steady_clock::now();
     lease = co_await pool_->acquire();
+    waiting_since_.reset();
     if (lease.server) break;
     const auto* topology = worker_.current_topology();
     const bool replica = topology && topology->primary != backend;
@@ -947,6 +985,10 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
+  if (!at_login && pool_->backend_index() < max_counted_backends) {
+    const auto route = want == target::replica ? route_label::replica : route_label::primary;
+    worker_.stats().routed[pool_->backend_index()][static_cast<std::size_t>(route)].add();
+  }
   if (tracks_writes_) {
     const auto* topology = worker_.current_topology();
     on_primary_ = topology && topology->primary == pool_->backend_index();
@@ -1228,6 +1270,38 @@ void client_session::lose_server(const std::string& why) {
     pool_->discard(std::move(server_));
   }
   close("backend lost: " + why);
+}
+
+client_info client_session::describe() const {
+  client_info c;
+  c.id = id_;
+  c.process_id = process_id_;
+  c.user = user_;
+  c.database = database_;
+  c.admin = admin_ != nullptr;
+  c.state = waiting_since_ ? client_state::waiting : client_state::active;
+  error_code ec;
+  if (const auto remote = client_.remote_endpoint(ec); !ec) {
+    c.addr = remote.address().to_string();
+    c.port = remote.port();
+  }
+  if (const auto local = client_.local_endpoint(ec); !ec) {
+    c.local_addr = local.address().to_string();
+    c.local_port = local.port();
+  }
+  c.connect_time = connected_at_;
+  if (waiting_since_) {
+    c.wait = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() -
+                                                                   *waiting_since_);
+  }
+  if (auto it = parameters_.find("application_name"); it != parameters_.end()) {
+    c.application_name = it->second;
+  }
+  if (server_) {
+    c.server_id = server_->id();
+    c.backend = server_->backend().name;
+  }
+  return c;
 }
 
 }  // namespace pgsteer::proxy

@@ -12,6 +12,7 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 
+#include "inspection.hpp"
 #include "io.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
@@ -26,6 +27,7 @@ namespace pgsteer::proxy {
 class worker;
 class shared_state;
 class server_pool;
+class admin_console;
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner);
 
@@ -49,8 +51,14 @@ class client_session {
   std::int32_t secret_key() const { return secret_key_; }
   // The backend serving this client at this moment, if any.
   std::optional<cancel_target> cancel_target_now() const;
-  // Ends the session (shutdown): the client gets `error` before the connection closes.
-  void terminate(const protocol::error_fields& error);
+  // Ends the session (shutdown, KILL): the client gets `error` before the connection closes, and
+  // the server it holds is closed, not pooled.
+  void terminate(const protocol::error_fields& error,
+                 std::string reason = "pgsteer is shutting down");
+  // For SHOW CLIENTS / SERVERS / POOLS (worker::inspect).
+  client_info describe() const;
+  const server_pool* pool() const { return pool_; }
+  const server_connection* server() const { return server_.get(); }
 
  private:
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
@@ -148,6 +156,11 @@ class client_session {
   bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
   steady_clock::time_point quiet_since_;  // for clients.idle_timeout
+  system_time connected_at_;
+  std::optional<steady_clock::time_point> waiting_since_;  // waiting for a server or a RESUME
+  // The virtual database `pgsteer`: after authentication the admin console takes the connection.
+  bool wants_admin_console_ = false;
+  admin_console* admin_ = nullptr;
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
 };

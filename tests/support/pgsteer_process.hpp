@@ -27,6 +27,9 @@ struct pgsteer_options {
   std::string server_lifetime;      // pool.server_lifetime; empty: not written
   std::string health_interval = "500ms";
   std::string failover_wait_timeout;  // failover.wait_timeout; empty: not written
+  // More entries under `users:`, one flow mapping per line without the dash, e.g.
+  // "{ name: admin, password: admin, admin: true }".
+  std::vector<std::string> extra_users;
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };
