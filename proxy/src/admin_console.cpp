@@ -283,7 +283,9 @@ admin_result show_config(const config::config& cfg) {
   r.columns = {
       {"key", text_oid}, {"value", text_oid}, {"default", text_oid}, {"changeable", text_oid}};
   const auto now = settings(cfg);
-  const auto defaults = settings(config::config{});
+  config::config fresh;
+  fresh.listen = {{"127.0.0.1", 6432}};  // the loader's default; the plain value has none
+  const auto defaults = settings(fresh);
   for (std::size_t i = 0; i < now.size(); ++i) {
     const auto& [key, value, changeable] = now[i];
     r.rows.push_back({key, value, std::get<1>(defaults[i]), changeable ? "yes" : "no"});
@@ -716,10 +718,12 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
                    {"current_connections", int8_oid},
                    {"paused", int8_oid},
                    {"disabled", int8_oid}};
-      for (const auto& d : cfg.databases) {
+      // Read after the wait: a RELOAD may have swapped the configuration meanwhile.
+      const auto& now = shared_.cfg();
+      for (const auto& d : now.databases) {
         r.rows.push_back({d.name, d.dbname, std::string(route_name(d.route_mode)),
-                          number(d.pool_size.value_or(cfg.pool.size)), number(cfg.pool.min_idle),
-                          std::string(pool_mode_name(cfg.pool.mode)), number(connections[d.name]),
+                          number(d.pool_size.value_or(now.pool.size)), number(now.pool.min_idle),
+                          std::string(pool_mode_name(now.pool.mode)), number(connections[d.name]),
                           worker_.paused(d.name) ? "1" : "0", "0"});
       }
       break;
@@ -752,7 +756,7 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
                           number(p.sv_active), number(p.sv_idle), "0", number(p.sv_login),
                           number(static_cast<std::uint64_t>(us / 1000000)),
                           number(static_cast<std::uint64_t>(us % 1000000)),
-                          std::string(pool_mode_name(cfg.pool.mode))});
+                          std::string(pool_mode_name(shared_.cfg().pool.mode))});
       }
       break;
     }
