@@ -103,6 +103,23 @@ reply_filter::verdict reply_filter::on_backend(char type) {
   return v;
 }
 
+reply_filter::owed reply_filter::owed_to_client() const {
+  owed o;
+  for (const auto& r : pending_) {
+    if (r.swallow) continue;
+    if (r.type == frontend::query || r.type == frontend::function_call ||
+        r.type == frontend::sync) {
+      ++o.ready_for_query;
+      o.open_batch = false;
+    } else if (is_extended(r.type)) {
+      o.open_batch = true;
+    }
+  }
+  // The server was skipping the client's requests after an error: their Sync is still to come.
+  if (skipping_) o.open_batch = true;
+  return o;
+}
+
 void reply_filter::drop_markers() {
   while (!pending_.empty() && is_copy_end(pending_.front().type)) pending_.pop_front();
 }

@@ -118,7 +118,8 @@ client_session::client_session(tcp::socket socket, worker& owner)
       max_message_size_(owner.shared().cfg().clients.max_message_size),
       input_(0),
       connected_at_(std::chrono::system_clock::now()),
-      wake_timer_(client_.get_executor()) {
+      wake_timer_(client_.get_executor()),
+      replay_gate_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
   secret_key_ = static_cast<std::int32_t>(p::load_u32(key.data()));
   error_code ec;
@@ -132,10 +133,11 @@ client_session::client_session(tcp::socket socket, worker& owner)
 
 client_session::~client_session() {
   if (registered_) worker_.unregister_session(process_id_);
+  if (lost_server_) lost_pool_->discard(std::move(lost_server_));
   if (server_) {
     // A server goes back only when it owes nothing and holds no transaction; anything else
     // is closed (a client that vanished mid-transaction leaves no trace on the next one).
-    if (!server_said_fatal_ && !server_lost_ && server_->replies.empty() &&
+    if (!server_said_fatal_ && server_->replies.empty() &&
         server_->tracker.may_release(p::pool_mode::transaction) && to_server_.empty()) {
       if (mode_ == p::pool_mode::session) server_->needs_reset = true;
       pool_->release(std::move(server_));
@@ -230,6 +232,7 @@ awaitable<void> client_session::serve() {
     close_reason_ = console.close_reason();
     co_return;
   }
+  relaying_ = true;
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -576,6 +579,11 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
 awaitable<void> client_session::client_to_server() {
   const auto idle_timeout = shared_.cfg().clients.idle_timeout;
   while (!closing_) {
+    while (retry_pending_ || retried_) {
+      // A read is being retried (server_to_client()): its messages go first.
+      replay_gate_.expires_at(steady_clock::time_point::max());
+      co_await replay_gate_.async_wait(use_tuple);
+    }
     for (;;) {
       const auto frame = p::next_frame(input_.view(), max_message_size_);
       if (frame.status == p::frame_status::need_more) break;
@@ -602,9 +610,11 @@ awaitable<void> client_session::client_to_server() {
       auto ec = co_await write_all(server_->socket, to_server_);
       writing_to_server_ = false;
       to_server_.clear();
+      discard_lost_server();  // lost while this write was pending
       if (ec) {
         lose_server("could not send to the backend: " + ec.message());
-        break;
+        if (closing_) break;
+        continue;
       }
       maybe_release();
     }
@@ -661,11 +671,15 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     if (type == p::frontend::sync) {
       skip_until_sync_ = false;
       std::string out;
-      p::write_ready_for_query(out, 'I');
+      p::write_ready_for_query(out, aborted_block_ ? 'E' : 'I');
       send_to_client(out);
     } else if (type == p::frontend::terminate) {
       close("client terminated");
     }
+    co_return;
+  }
+  if (aborted_block_ && !server_ && type != p::frontend::terminate) {
+    answer_in_aborted_block(type, body);
     co_return;
   }
   switch (type) {
@@ -751,6 +765,13 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
   if (resync_parameters_ && server_->replies.empty()) {
     synchronize_parameters();
     resync_parameters_ = false;
+  }
+  if (retry_log_active_) {
+    if (retry_log_.size() + message.size() > max_retry_log) {
+      stop_retry_log();
+    } else {
+      retry_log_.append(message);
+    }
   }
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
@@ -940,6 +961,10 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   // A replica found unreachable is skipped for this transaction: the read goes to another
   // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
   std::vector<std::size_t> unreachable;
+  if (failed_replica_) {
+    unreachable.push_back(*failed_replica_);
+    failed_replica_.reset();
+  }
   if (want == target::replica && wrote_at_ && !must_see_) {
     const auto* topology = worker_.current_topology();
     if (topology && topology->asked_at > *wrote_at_ && topology->primary) {
@@ -988,6 +1013,12 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   if (!at_login && pool_->backend_index() < max_counted_backends) {
     const auto route = want == target::replica ? route_label::replica : route_label::primary;
     worker_.stats().routed[pool_->backend_index()][static_cast<std::size_t>(route)].add();
+  }
+  {
+    // A read on a replica may be retried elsewhere while none of its replies reached the client.
+    const auto* topology = worker_.current_topology();
+    retry_log_active_ = want == target::replica && relaying_ && mode_ != p::pool_mode::session &&
+                        !retried_ && topology && topology->primary != pool_->backend_index();
   }
   if (tracks_writes_) {
     const auto* topology = worker_.current_topology();
@@ -1098,6 +1129,10 @@ awaitable<void> client_session::server_to_client() {
   for (;;) {
     co_await flush_to_client();
     if (closing_) break;
+    if (retry_pending_) {
+      co_await retry_read();
+      continue;
+    }
     if (!server_) {
       to_client_ = std::string();  // an idle client holds no buffers
       writing_to_client_ = std::string();
@@ -1118,9 +1153,8 @@ awaitable<void> client_session::server_to_client() {
     waiting_for_server_ = false;
     server_busy_ = false;
     server.input.commit(n);
-    if (server_lost_) {
-      server_lost_ = false;
-      pool_->discard(std::move(server_));
+    if (&server != server_.get()) {  // lost while the read was pending
+      discard_lost_server();
       continue;
     }
     if (n == 0 && ec == asio::error::operation_aborted) {  // woken: look again
@@ -1186,7 +1220,16 @@ void client_session::process_server_messages(server_connection& server) {
     } else if (type == p::backend::error_response) {
       if (auto fields = p::parse_error_fields(frame.body)) {
         const auto e = p::to_error_fields(*fields);
-        if (e.severity == "FATAL" || e.severity == "PANIC") server_said_fatal_ = true;
+        if (e.severity == "FATAL" || e.severity == "PANIC") {
+          if (keeps_client_without_server()) {
+            // The backend is ending its session (shut down, terminated): that is the loss of
+            // this transaction's server, not of the client's connection to pgsteer.
+            server.input.consume(frame.size);
+            lose_server("the backend ended the session: " + e.message);
+            return;
+          }
+          server_said_fatal_ = true;
+        }
         if (e.code == sqlstate::feature_not_supported &&
             e.message == "cached plan must not change result type") {
           // The table changed under a prepared statement: prepare afresh on next use.
@@ -1212,6 +1255,18 @@ void client_session::process_server_messages(server_connection& server) {
             "transaction blocks are not allowed in statement pooling mode");
       close("transaction in statement pooling mode");
       return;
+    }
+    if (forward_it && is_reply_preamble(type)) {
+      // A retried read's new server repeats what the client has already been told.
+      if (retry_skip_ > 0) {
+        --retry_skip_;
+        forward_it = false;
+      } else if (retry_log_active_) {
+        ++retry_preamble_;
+      }
+    } else if (forward_it) {
+      retry_skip_ = 0;
+      if (retry_log_active_) stop_retry_log();
     }
     if (forward_it) to_client_.append(server.input.view().substr(0, frame.size));
     server.input.consume(frame.size);
@@ -1245,6 +1300,7 @@ void client_session::release_server() {
     return;
   }
   release_asked_ = false;
+  stop_retry_log();
   quiet_since_ = steady_clock::now();
   if (on_primary_) {
     // Whatever this transaction wrote is now committed (or was rolled back: erring safe).
@@ -1256,20 +1312,229 @@ void client_session::release_server() {
   wake();
 }
 
+// Replies that describe a statement before it produces anything (its rows, its outcome): a read
+// whose server fails after these may still run again, and its retry does not repeat them.
+bool client_session::is_reply_preamble(char type) {
+  return type == p::backend::parse_complete || type == p::backend::bind_complete ||
+         type == p::backend::row_description || type == p::backend::no_data ||
+         type == p::backend::parameter_description;
+}
+
+bool client_session::keeps_client_without_server() const {
+  return relaying_ && mode_ != p::pool_mode::session;
+}
+
 void client_session::lose_server(const std::string& why) {
   if (!server_) return;
-  spdlog::warn("client {}: server {} lost: {}", id_, server_->id(), why);
-  if (!server_said_fatal_) {
+  spdlog::warn("client {}: server {} on {} lost: {}", id_, server_->id(), server_->backend().name,
+               why);
+  const bool keep_client = keeps_client_without_server();
+  if (keep_client && retry_log_active_ && !retry_log_.empty()) {
+    // Nothing of this read reached the client: it runs again on another eligible backend.
+    failed_replica_ = pool_->backend_index();
+    retry_pending_ = true;
+    retry_log_active_ = false;
+    wake();
+  } else if (keep_client) {
+    stop_retry_log();
+    answer_for_lost_server(why);
+  } else if (!server_said_fatal_) {
     fatal(sqlstate::connection_failure, "the backend serving this session closed unexpectedly",
           why);
   }
+  // The server object lives on until no read or write of its socket is pending.
+  if (lost_server_) lost_pool_->discard(std::move(lost_server_));
+  lost_server_ = std::move(server_);
+  lost_pool_ = pool_;
+  if (!writing_to_server_) to_server_.clear();
   if (server_busy_) {
-    server_lost_ = true;
     wake();
   } else {
-    pool_->discard(std::move(server_));
+    discard_lost_server();
   }
-  close("backend lost: " + why);
+  if (!keep_client) close("backend lost: " + why);
+}
+
+void client_session::answer_in_aborted_block(char type, std::string_view body) {
+  auto ends_block = [&](std::string_view sql) {
+    const auto c = p::classify(sql, functions());
+    return !c.multi_statement &&
+           (c.first == p::statement_type::commit || c.first == p::statement_type::rollback);
+  };
+  auto fail = [&] {
+    if (loss_error_) {
+      send_error(*loss_error_);
+      loss_error_.reset();
+    } else {
+      send_error(make_error("ERROR", sqlstate::in_failed_sql_transaction,
+                            "current transaction is aborted, commands ignored until end of "
+                            "transaction block"));
+    }
+  };
+  std::string out;
+  switch (type) {
+    case p::frontend::query: {
+      const auto q = p::parse_query(body);
+      if (q && ends_block(q->sql)) {
+        p::write_command_complete(out, "ROLLBACK");
+        p::write_ready_for_query(out, 'I');
+        aborted_block_ = false;
+        loss_error_.reset();
+      } else {
+        fail();
+        p::write_ready_for_query(out, 'E');
+      }
+      break;
+    }
+    case p::frontend::function_call:
+      fail();
+      p::write_ready_for_query(out, 'E');
+      break;
+    case p::frontend::parse: {
+      const auto parse = p::parse_parse(body);
+      if (parse && ends_block(parse->query)) {
+        p::write_parse_complete(out);
+        ending_aborted_block_ = true;
+        break;
+      }
+      fail();
+      skip_until_sync_ = true;
+      break;
+    }
+    case p::frontend::bind: {
+      // COMMIT or ROLLBACK, just parsed or prepared earlier (drivers keep them as statements).
+      bool ends = ending_aborted_block_;
+      if (const auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
+        auto it = statements_.find(bind->statement);
+        ends = it != statements_.end() && ends_block(worker_.statement(it->second).query);
+      }
+      if (ends) {
+        p::write_bind_complete(out);
+        ending_aborted_block_ = true;
+        break;
+      }
+      fail();
+      skip_until_sync_ = true;
+      break;
+    }
+    case p::frontend::describe:
+    case p::frontend::execute:
+      if (ending_aborted_block_) {
+        if (type == p::frontend::describe) {
+          p::write_no_data(out);
+        } else {
+          p::write_command_complete(out, "ROLLBACK");
+        }
+        break;
+      }
+      fail();
+      skip_until_sync_ = true;
+      break;
+    case p::frontend::close:
+      p::write_close_complete(out);
+      break;
+    case p::frontend::sync:
+      p::write_ready_for_query(out, ending_aborted_block_ ? 'I' : 'E');
+      if (ending_aborted_block_) {
+        aborted_block_ = false;
+        ending_aborted_block_ = false;
+        loss_error_.reset();
+      }
+      break;
+    default:  // Flush, and COPY data of a COPY that ended with its server
+      break;
+  }
+  if (!out.empty()) send_to_client(out);
+}
+
+void client_session::stop_retry_log() {
+  retry_log_active_ = false;
+  retry_preamble_ = 0;
+  retry_skip_ = 0;
+  retry_log_.clear();
+  if (retry_log_.capacity() > client_read_chunk) retry_log_ = std::string();
+}
+
+awaitable<void> client_session::retry_read() {
+  retry_pending_ = false;
+  retried_ = true;
+  // The old server's last write must be over before its queue is reused.
+  asio::steady_timer pause(client_.get_executor());
+  while (writing_to_server_) {
+    pause.expires_after(std::chrono::milliseconds(1));
+    co_await pause.async_wait(use_tuple);
+  }
+  to_server_.clear();
+  spdlog::info("client {}: retrying a read on another backend ({} bytes of requests)", id_,
+               retry_log_.size());
+  std::string log = std::move(retry_log_);
+  retry_log_ = std::string();
+  retry_skip_ = retry_preamble_;
+  retry_preamble_ = 0;
+  // The same messages, handled afresh: routed again (without the failed backend), prepared
+  // statements and settings made ready on the new server.
+  for (std::string_view rest = log; !rest.empty() && !closing_;) {
+    const auto frame = p::next_frame(rest, max_message_size_);
+    if (frame.status != p::frame_status::complete) break;
+    co_await handle_client_message(frame.type, rest.substr(0, frame.size), frame.body);
+    rest.remove_prefix(frame.size);
+  }
+  if (server_ && !to_server_.empty() && !closing_) {
+    writing_to_server_ = true;
+    auto ec = co_await write_all(server_->socket, to_server_);
+    writing_to_server_ = false;
+    to_server_.clear();
+    discard_lost_server();
+    if (ec) lose_server("could not send to the backend: " + ec.message());
+  }
+  retried_ = false;
+  replay_gate_.cancel();
+}
+
+void client_session::discard_lost_server() {
+  if (!lost_server_ || server_busy_ || writing_to_server_) return;
+  lost_pool_->discard(std::move(lost_server_));
+  lost_pool_ = nullptr;
+}
+
+// In transaction and statement pooling a lost server ends the transaction, not the client's
+// connection: the client gets an error for each request the server had not answered, as
+// PostgreSQL answers a failed one, and its next transaction runs on another server.
+void client_session::answer_for_lost_server(const std::string& why) {
+  const auto& backend = server_->backend();
+  auto error = make_error(
+      "ERROR", sqlstate::connection_failure,
+      "lost the connection to the backend during this transaction",
+      "Backend " + backend.name + " (" + backend.host + ":" + std::to_string(backend.port) +
+          "): " + why,
+      "The transaction is over. If it was committing, check whether the commit took effect. "
+      "This connection to pgsteer stays usable.");
+  if (on_primary_) {
+    // It may have committed: read-your-writes treats it as a write.
+    wrote_at_ = steady_clock::now();
+    must_see_.reset();
+    on_primary_ = false;
+  }
+  may_reset_ = false;
+  // Inside a transaction block the client is left where PostgreSQL leaves one after an error:
+  // in a failed transaction, until it ends it (answer_in_aborted_block()).
+  aborted_block_ = server_->tracker.in_transaction();
+  const auto owed = server_->replies.owed_to_client();
+  if (owed.ready_for_query == 0 && !owed.open_batch) {
+    // The client is between statements of its transaction: its next request gets the error.
+    if (aborted_block_) loss_error_ = std::move(error);
+    return;
+  }
+  std::string ready;
+  p::write_ready_for_query(ready, aborted_block_ ? 'E' : 'I');
+  for (std::size_t i = 0; i < owed.ready_for_query; ++i) {
+    send_error(error);
+    send_to_client(ready);
+  }
+  if (owed.open_batch) {
+    send_error(error);
+    skip_until_sync_ = true;
+  }
 }
 
 client_info client_session::describe() const {

@@ -98,7 +98,20 @@ class client_session {
   void process_server_messages(server_connection& server);
   void maybe_release();
   void release_server();
+  // The server can no longer be used (its connection failed, it ended its session, it broke the
+  // protocol). In transaction and statement pooling the client keeps its connection.
   void lose_server(const std::string& why);
+  bool keeps_client_without_server() const;
+  void answer_for_lost_server(const std::string& why);
+  void discard_lost_server();
+  // A read on a replica that failed before any reply reached the client runs once more on
+  // another eligible backend (server_to_client() runs it; client_to_server() waits meanwhile).
+  awaitable<void> retry_read();
+  void stop_retry_log();
+  static bool is_reply_preamble(char type);
+  // A request while aborted_block_: COMMIT or ROLLBACK end the block (as ROLLBACK), anything else
+  // fails with 25P02.
+  void answer_in_aborted_block(char type, std::string_view body);
 
   // Output to the client goes through server_to_client(), the only writer of the socket.
   void send_to_client(std::string_view bytes);
@@ -127,6 +140,15 @@ class client_session {
   const config::user* user_config_ = nullptr;
   server_pool* pool_ = nullptr;
   std::unique_ptr<server_connection> server_;
+  // A server lost while a read or write of it was pending: discarded once none is.
+  std::unique_ptr<server_connection> lost_server_;
+  server_pool* lost_pool_ = nullptr;
+  // The server of the client's transaction block was lost: like PostgreSQL after an error, the
+  // block is failed until the client ends it. loss_error_: the error its next request gets (the
+  // loss came between two of its requests).
+  bool aborted_block_ = false;
+  bool ending_aborted_block_ = false;  // the extended batch in progress is its COMMIT/ROLLBACK
+  std::optional<protocol::error_fields> loss_error_;
   parameter_map parameters_;          // the client's own session parameters
   parameter_map startup_parameters_;  // what RESET returns them to, as PostgreSQL's reset values
   parameter_map* observed_parameters_ = nullptr;     // collects ParameterStatus while set
@@ -142,7 +164,7 @@ class client_session {
   bool waiting_for_server_ = false;  // server_to_client() is parked in a cancellable wait
   bool server_busy_ = false;         // server_to_client() has a read pending on server_
   bool release_asked_ = false;       // release server_ once that read is over
-  bool server_lost_ = false;         // discard server_ once that read is over
+  bool relaying_ = false;            // logged in: the relay runs
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
   // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
@@ -163,6 +185,16 @@ class client_session {
   admin_console* admin_ = nullptr;
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
+  // The client's messages of a read running on a replica, while a retry is still possible.
+  static constexpr std::size_t max_retry_log = 64 * 1024;
+  std::string retry_log_;
+  bool retry_log_active_ = false;
+  bool retry_pending_ = false;      // the read's server was lost: retry_read() runs it again
+  bool retried_ = false;            // retry_read() is running
+  std::size_t retry_preamble_ = 0;  // replies of the read the client has already been given
+  std::size_t retry_skip_ = 0;      // those, not to forward again from the retry's server
+  std::optional<std::size_t> failed_replica_;  // excluded from the retry's routing
+  asio::steady_timer replay_gate_;             // client_to_server() waits here during a retry
 };
 
 }  // namespace pgsteer::proxy

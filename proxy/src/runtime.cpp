@@ -8,9 +8,12 @@
 #include <boost/asio/signal_set.hpp>
 #include <csignal>
 #include <memory>
+#include <optional>
 #include <thread>
 #include <vector>
 
+#include "health.hpp"
+#include "http_server.hpp"
 #include "shared_state.hpp"
 #include "topology.hpp"
 #include "worker.hpp"
@@ -58,9 +61,24 @@ int run(const config::config& cfg) {
     workers.push_back(std::make_unique<worker>(shared, i));
     shared.workers.push_back(workers.back().get());
   }
+  asio::io_context control;
+  // Every snapshot goes to every worker; each keeps its own pointer to the immutable value.
+  topology_monitor monitor(control, shared, [&](std::shared_ptr<const topology> snapshot) {
+    for (auto& w : workers) {
+      asio::post(w->context(), [w = w.get(), snapshot] { w->set_topology(snapshot); });
+    }
+  });
+  // Health checks and metrics on the control thread.
+  std::optional<http_server> http;
+  if (cfg.http.listen) {
+    http.emplace(control, [&](std::string_view path) -> awaitable<http_reply> {
+      co_return health_reply(path, shared, monitor.current().get());
+    });
+  }
   try {
     check_addresses_free(cfg);
     for (auto& w : workers) w->listen();
+    if (http) http->listen(*cfg.http.listen);
   } catch (const std::exception& e) {
     spdlog::critical("cannot listen: {}", e.what());
     return 1;
@@ -75,20 +93,17 @@ int run(const config::config& cfg) {
                cfg.pool.mode == protocol::pool_mode::session       ? "session"
                : cfg.pool.mode == protocol::pool_mode::transaction ? "transaction"
                                                                    : "statement");
-
-  asio::io_context control;
-  // Every snapshot goes to every worker; each keeps its own pointer to the immutable value.
-  topology_monitor monitor(control, shared, [&](std::shared_ptr<const topology> snapshot) {
-    for (auto& w : workers) {
-      asio::post(w->context(), [w = w.get(), snapshot] { w->set_topology(snapshot); });
-    }
-  });
   monitor.start();
+  if (http) {
+    http->start();
+    spdlog::info("HTTP endpoints on {}:{}", cfg.http.listen->host, cfg.http.listen->port);
+  }
   asio::signal_set signals(control, SIGINT, SIGTERM);
   signals.async_wait([&](const error_code& ec, int signal) {
     if (ec) return;
     spdlog::info("signal {}: shutting down", signal);
     monitor.stop();
+    if (http) http->stop();
     for (auto& w : workers) w->stop();
   });
   // The control thread waits for the signal; workers end once their sessions are gone.

@@ -45,7 +45,7 @@ std::string outcome_of(pg::connection& c, const std::string& sql, std::string* m
 
 }  // namespace
 
-TEST_CASE("a server killed mid-transaction fails that client with 57P01 or 08006 only",
+TEST_CASE("a server killed mid-transaction fails that client's transaction only",
           "[proxy][destructive]") {
   cluster own({.replicas = 1});
   pg::connection(own.app_conninfo(0))
@@ -78,15 +78,23 @@ TEST_CASE("a server killed mid-transaction fails that client with 57P01 or 08006
 
   terminate_backend(own, victim_pid);
 
+  // The victim's transaction is over and its next statement says why. Its connection to
+  // pgsteer stays (transaction pooling gives it another server), but like a PostgreSQL
+  // transaction after an error, the block stays failed until the client ends it: nothing the
+  // client sends next can run outside the transaction it believes it is in.
   std::string message;
   const auto state = outcome_of(victim, "select 1", &message);
   INFO("victim: " << message);
-  CHECK((state == "57P01" || state == "08006"));
-  // The victim's connection is over, as a direct one would be; it is not silently reused.
-  if (PQstatus(victim.native()) == CONNECTION_OK) {
-    std::string second;
-    CHECK(outcome_of(victim, "select 1", &second) != "ok");
-  }
+  CHECK(state == "08006");
+  CHECK(message.find("lost the connection to the backend") != std::string::npos);
+  REQUIRE(PQstatus(victim.native()) == CONNECTION_OK);
+  CHECK(PQtransactionStatus(victim.native()) == PQTRANS_INERROR);
+  std::string second;
+  CHECK(outcome_of(victim, "insert into death_rows values (3, 'after the loss')", &second) ==
+        "25P02");
+  victim.exec("rollback");
+  CHECK(PQtransactionStatus(victim.native()) == PQTRANS_IDLE);
+  CHECK(victim.scalar("select 'victim again'") == "victim again");
 
   // The other client's transaction is untouched.
   CHECK(bystander.scalar("select note from death_rows where id = 2") == "bystander");
@@ -122,4 +130,47 @@ TEST_CASE("an idle pooled server that dies is replaced without the client notici
   const std::string second_pid = client.scalar("select pg_backend_pid()");
   CHECK(second_pid != first_pid);
   CHECK(client.scalar("select 'still fine'") == "still fine");
+}
+
+TEST_CASE("a statement whose server dies under it fails, and the client carries on",
+          "[proxy][destructive]") {
+  cluster own({.replicas = 0});
+  pgsteer_options options;
+  options.pool_size = 2;
+  options.workers = 1;
+  pgsteer_process proxy(own, options);
+  pg::connection client(proxy.conninfo("app_rw"));
+  pg::connection super(own.super_conninfo(0));
+
+  for (const bool extended : {false, true}) {
+    INFO((extended ? "extended protocol" : "simple protocol"));
+    const int sent = extended ? PQsendQueryParams(client.native(), "select pg_sleep(60)", 0,
+                                                  nullptr, nullptr, nullptr, nullptr, 0)
+                              : PQsendQuery(client.native(), "select pg_sleep(60)");
+    REQUIRE(sent == 1);
+    // Wait until the statement runs, then end its backend.
+    std::string pid;
+    const auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (pid.empty()) {
+      REQUIRE(std::chrono::steady_clock::now() < deadline);
+      pid = super.scalar(
+          "select coalesce(max(pid)::text, '') from pg_stat_activity "
+          "where query = 'select pg_sleep(60)' and state = 'active'");
+      if (pid.empty()) std::this_thread::sleep_for(20ms);
+    }
+    REQUIRE(super.scalar("select pg_terminate_backend(" + pid + ")") == "t");
+    std::string state;
+    while (PGresult* res = PQgetResult(client.native())) {
+      if (PQresultStatus(res) == PGRES_FATAL_ERROR) {
+        const char* s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+        state = s ? s : "";
+      }
+      PQclear(res);
+    }
+    CHECK(state == "08006");
+    REQUIRE(PQstatus(client.native()) == CONNECTION_OK);
+    CHECK(PQtransactionStatus(client.native()) == PQTRANS_IDLE);
+    // Not in a transaction block: the next statement simply runs, on another server.
+    CHECK(client.scalar("select pg_backend_pid()") != pid);
+  }
 }

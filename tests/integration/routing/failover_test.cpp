@@ -4,7 +4,9 @@
 
 #include <libpq-fe.h>
 
+#include <atomic>
 #include <chrono>
+#include <future>
 #include <set>
 #include <string>
 #include <thread>
@@ -92,6 +94,87 @@ TEST_CASE("after the primary stops and a replica is promoted, writes go to the n
     INFO("acknowledged id " << id);
     CHECK(stored.count(id) == 1);
   }
+}
+
+TEST_CASE("a failover under load: pgbench reads and a writer loop keep their connections",
+          "[routing][failover]") {
+  cluster c;
+  const auto init =
+      pgsteer::test::run_command({"pgbench", "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p",
+                                  std::to_string(c.port(0)), "-U", "app", "app"},
+                                 {}, {"PGPASSWORD=app"});
+  REQUIRE(init.exit_code == 0);
+  pg::connection(c.app_conninfo(0)).exec("create table failover_load (id int primary key)");
+  c.wait_caught_up();
+  pgsteer_options options;
+  options.health_interval = "250ms";
+  pgsteer_process proxy(c, options);
+
+  // Select-only pgbench through the split route for the whole failover: its reads run on the
+  // replicas, and none of its clients may fail or lose its connection.
+  auto readers = std::async(std::launch::async, [&] {
+    return pgsteer::test::run_command(
+        {"pgbench", "-n", "-S", "-c", "8", "-j", "2", "-T", "12", "-h", "127.0.0.1", "-p",
+         std::to_string(proxy.port()), "-U", "app", "app"},
+        {}, {"PGPASSWORD=app"});
+  });
+
+  // One writer on one connection, inserting as fast as it can; a failed insert is not
+  // acknowledged, and the writer goes on over the same connection.
+  std::atomic<bool> stop{false};
+  std::atomic<bool> promoted{false};
+  std::set<int> acknowledged;
+  std::atomic<int> written_after_promotion{0};
+  std::atomic<bool> connection_lost{false};
+  std::string last_error;
+  pg::connection writer(proxy.conninfo("app_rw"));
+  auto writing = std::async(std::launch::async, [&] {
+    for (int id = 0; !stop; ++id) {
+      std::string error;
+      if (try_exec(writer, "insert into failover_load values (" + std::to_string(id) + ")",
+                   &error)) {
+        acknowledged.insert(id);
+        if (promoted) ++written_after_promotion;
+      } else {
+        last_error = error;
+      }
+      if (PQstatus(writer.native()) != CONNECTION_OK) {
+        connection_lost = true;
+        return;
+      }
+    }
+  });
+
+  std::this_thread::sleep_for(std::chrono::seconds(3));
+  c.stop(0, "immediate");
+  std::this_thread::sleep_for(std::chrono::seconds(1));
+  c.promote(1);
+  promoted = true;
+  // Writes resume on the new primary while pgbench is still reading.
+  CHECK(eventually([&] { return written_after_promotion >= 50 || connection_lost; },
+                   std::chrono::seconds(20), std::chrono::milliseconds(20)));
+  stop = true;
+  writing.get();
+  const auto reads = readers.get();
+
+  INFO("writer's last error: " << last_error);
+  CHECK_FALSE(connection_lost);
+  CHECK(written_after_promotion >= 50);
+  INFO(reads.output);
+  CHECK(reads.exit_code == 0);
+  CHECK(reads.output.find("number of failed transactions: 0 ") != std::string::npos);
+  CHECK(reads.output.find("aborted") == std::string::npos);
+
+  // Every acknowledged write is on the new primary, once.
+  pg::connection direct(c.app_conninfo(1));
+  std::set<int> stored;
+  for (const auto& row : direct.exec("select id from failover_load")) {
+    stored.insert(std::stoi(*row[0]));
+  }
+  std::size_t missing = 0;
+  for (int id : acknowledged) missing += stored.count(id) == 1 ? 0 : 1;
+  INFO(acknowledged.size() << " acknowledged writes");
+  CHECK(missing == 0);
 }
 
 TEST_CASE("a replica whose replay is paused stops getting reads once it lags, and gets them back",

@@ -259,3 +259,56 @@ TEST_CASE("split: pgbench select-only spreads over both replicas, TPC-B runs on 
              std::chrono::milliseconds(250));
   CHECK(commits(c, 0) - before_primary >= 1600);
 }
+
+TEST_CASE("split: a read whose replica fails before answering runs again on another backend",
+          "[routing]") {
+  cluster c;
+  pgsteer_options options;
+  options.workers = 1;
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app"));
+  const std::string sql = "select pg_sleep(2), inet_server_port()";
+
+  for (const bool extended : {false, true}) {
+    INFO((extended ? "extended protocol" : "simple protocol"));
+    const int sent = extended ? PQsendQueryParams(client.native(), sql.c_str(), 0, nullptr,
+                                                  nullptr, nullptr, nullptr, 0)
+                              : PQsendQuery(client.native(), sql.c_str());
+    REQUIRE(sent == 1);
+    // Find the replica running it, and end that backend before it answers.
+    int victim_node = 0;
+    std::string pid;
+    REQUIRE(eventually([&] {
+      for (int node : {1, 2}) {
+        pg::connection super(c.super_conninfo(node));
+        pid = super.scalar(
+            "select coalesce(max(pid)::text, '') from pg_stat_activity where query = '" + sql +
+            "' and state = 'active'");
+        if (!pid.empty()) {
+          victim_node = node;
+          return true;
+        }
+      }
+      return false;
+    }));
+    pg::connection super(c.super_conninfo(victim_node));
+    REQUIRE(super.scalar("select pg_terminate_backend(" + pid + ")") == "t");
+
+    // The client sees one ordinary answer, from another backend.
+    std::string port;
+    std::string error;
+    while (PGresult* res = PQgetResult(client.native())) {
+      if (PQresultStatus(res) == PGRES_TUPLES_OK) {
+        port = PQgetvalue(res, 0, 1);
+      } else {
+        error = PQresultErrorMessage(res);
+      }
+      PQclear(res);
+    }
+    INFO("error: " << error);
+    CHECK(error.empty());
+    CHECK(!port.empty());
+    CHECK(port != std::to_string(c.port(victim_node)));
+    CHECK(PQstatus(client.native()) == CONNECTION_OK);
+  }
+}

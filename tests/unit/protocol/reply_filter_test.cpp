@@ -109,3 +109,45 @@ TEST_CASE("Describe of a statement ends at its row description", "[reply_filter]
   CHECK(feed(f, "tT") == "SS");
   CHECK(feed(f, "Z") == "F");
 }
+
+TEST_CASE("what a client is owed when its server is lost", "[reply_filter]") {
+  SECTION("a simple query waiting for its answer") {
+    reply_filter f;
+    f.on_frontend('Q');
+    CHECK(f.owed_to_client().ready_for_query == 1);
+    CHECK_FALSE(f.owed_to_client().open_batch);
+  }
+  SECTION("an injected query and Sync are pgsteer's, not the client's") {
+    reply_filter f;
+    f.on_frontend('Q', true);
+    f.on_frontend('P', true, 3);
+    f.on_frontend('B');
+    f.on_frontend('E');
+    CHECK(f.owed_to_client().ready_for_query == 0);
+    CHECK(f.owed_to_client().open_batch);
+    f.on_frontend('S');
+    CHECK(f.owed_to_client().ready_for_query == 1);
+    CHECK_FALSE(f.owed_to_client().open_batch);
+  }
+  SECTION("a pipeline: two Syncs and a batch still open") {
+    reply_filter f;
+    for (char c : std::string_view("PBESBESBE")) f.on_frontend(c);
+    CHECK(f.owed_to_client().ready_for_query == 2);
+    CHECK(f.owed_to_client().open_batch);
+    CHECK(feed(f, "123CZ") == "FFFFF");  // the first batch is answered
+    CHECK(f.owed_to_client().ready_for_query == 1);
+  }
+  SECTION("after an error the server skips to a Sync the client has not sent") {
+    reply_filter f;
+    f.on_frontend('P');
+    f.on_frontend('B');
+    CHECK(feed(f, "E") == "F");
+    CHECK(f.owed_to_client().ready_for_query == 0);
+    CHECK(f.owed_to_client().open_batch);
+  }
+  SECTION("nothing asked: nothing owed") {
+    reply_filter f;
+    CHECK(f.owed_to_client().ready_for_query == 0);
+    CHECK_FALSE(f.owed_to_client().open_batch);
+  }
+}

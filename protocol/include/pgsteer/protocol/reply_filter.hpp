@@ -34,6 +34,15 @@ class reply_filter {
   // Tags of requests that failed or were skipped since the last call; cleared by the call.
   std::vector<std::uint32_t> take_failed_tags();
 
+  // What the client is still owed if the server is lost now: a ReadyForQuery for each of its
+  // Query, FunctionCall and Sync messages not answered yet, and whether it has sent extended
+  // requests after the last of them (it has not sent their Sync yet).
+  struct owed {
+    std::size_t ready_for_query = 0;
+    bool open_batch = false;
+  };
+  owed owed_to_client() const;
+
   // The tag of the request the next reply answers (0: none or untagged).
   std::uint32_t front_tag() const { return pending_.empty() ? 0 : pending_.front().tag; }
   // No request is waiting for replies.
