@@ -1,14 +1,17 @@
 #!/usr/bin/env python3
-"""Turns a bench/run result directory (meta.txt, results.tsv, idle.tsv) into Markdown tables.
+"""Turns a bench/run result directory (meta.txt, results.tsv, idle.tsv, spread.tsv) into Markdown.
 
-Medians over rounds per workload and target, then ratios pgsteer/PgBouncer and pgsteer/direct.
+Medians over rounds per workload and target, then ratios pgsteer/PgBouncer (pgsteer/pgpool-II for
+`bench/run split`) and pgsteer/direct; for split, where each target's transactions ran.
 A report, not a verdict: it never fails on the numbers. Usage: bench/report.py RESULT_DIR
 """
 import statistics
 import sys
 from pathlib import Path
 
-TARGETS = [("direct", "direct"), ("pgbouncer", "PgBouncer"), ("pgsteer", "pgsteer")]
+LABELS = {"direct": "direct", "pgbouncer": "PgBouncer", "pgsteer": "pgsteer", "pgpool": "pgpool-II"}
+# Which targets a run compared (meta `targets`; runs before `split` existed had these three).
+TARGETS = [(k, LABELS[k]) for k in ("direct", "pgbouncer", "pgsteer")]
 WORKLOAD_NAMES = {
     "select-simple": "select-only, `-M simple`",
     "select-extended": "select-only, `-M extended`",
@@ -20,6 +23,8 @@ WORKLOAD_NAMES = {
 }
 RESULT_COLUMNS = ["round", "workload", "target", "status", "tx", "tps", "latency_ms", "failed",
                   "aborted", "cpu_ticks", "rss_kb", "hwm_kb", "note"]
+SPREAD_COLUMNS = ["round", "workload", "target", "node", "xact_before", "tup_before", "xact_after",
+                  "tup_after"]
 IDLE_COLUMNS = ["target", "clients", "connected", "rss_before_kb", "rss_after_kb", "hwm_after_kb",
                 "still_connected", "note"]
 
@@ -92,6 +97,9 @@ def summarize(rows, clk_tck):
 
 def tps_section(meta, results):
     clk_tck = float(meta.get("clk_tck", "100"))
+    # The proxy pgsteer is compared with: PgBouncer, or pgpool-II for the split workload.
+    peer = next((k for k, _ in TARGETS if k not in ("direct", "pgsteer")), "pgbouncer")
+    peer_label = LABELS[peer]
     workloads = list(dict.fromkeys(r["workload"] for r in results))
     out = [
         f"### pgbench: {meta.get('clients')} clients (`-j {meta.get('threads')}`), pool size "
@@ -127,14 +135,16 @@ def tps_section(meta, results):
             out.append(f"| {name} | {label} | {tps} | {fmt(s['latency'], 2)} | {failed} | {cpu} "
                        f"| {mem} |")
         ok = {k: (v if v["state"] == "ok" else None) for k, v in summary.items()}
+        ok.setdefault(peer, None)
         get = lambda k, f: ok[k][f] if ok[k] else None  # noqa: E731
         ratios.append(
-            f"| {WORKLOAD_NAMES.get(w, w)} | {ratio(get('pgsteer', 'tps'), get('pgbouncer', 'tps'))} "
+            f"| {WORKLOAD_NAMES.get(w, w)} | {ratio(get('pgsteer', 'tps'), get(peer, 'tps'))} "
             f"| {ratio(get('pgsteer', 'tps'), get('direct', 'tps'))} "
-            f"| {ratio(get('pgsteer', 'cpu_us_tx'), get('pgbouncer', 'cpu_us_tx'))} |")
+            f"| {ratio(get('pgsteer', 'cpu_us_tx'), get(peer, 'cpu_us_tx'))} |")
     out += [
         "",
-        "| workload | pgsteer/PgBouncer TPS | pgsteer/direct TPS | pgsteer/PgBouncer CPU per tx |",
+        f"| workload | pgsteer/{peer_label} TPS | pgsteer/direct TPS "
+        f"| pgsteer/{peer_label} CPU per tx |",
         "| --- | ---: | ---: | ---: |",
         *ratios,
         "",
@@ -168,6 +178,61 @@ def tps_section(meta, results):
                 reasons.append(f"- {label}, {WORKLOAD_NAMES.get(w, w)}: {s['why']}")
     if reasons:
         out += ["", "Failures and n/a:", "", *dict.fromkeys(reasons)]
+    return out
+
+
+def spread_section(meta, results, spread):
+    """Where each target's transactions ran: every node's share of the change in database app's
+    xact_commit over a workload's runs (all rounds summed)."""
+    nodes = []  # (name, role, port) in configuration order
+    for item in meta.get("nodes", "").split():
+        name, role, port = (item.split(":") + ["", ""])[:3]
+        nodes.append((name, role, port))
+    if not nodes:
+        nodes = [(n, "?", "") for n in dict.fromkeys(r["node"] for r in spread)]
+    out = [
+        "### Where the transactions ran: each node's share of `pg_stat_database.xact_commit` "
+        "(database `app`), all rounds",
+        "",
+        "| workload | target | " + " | ".join(f"{n} ({role} :{port})" for n, role, port in nodes)
+        + " | commits counted / pgbench tx |",
+        "| --- | --- |" + " ---: |" * (len(nodes) + 1),
+    ]
+    workloads = list(dict.fromkeys(r["workload"] for r in results))
+    for w in workloads:
+        for key, label in TARGETS:
+            name = WORKLOAD_NAMES.get(w, w) if key == TARGETS[0][0] else ""
+            rows = [r for r in spread if r["workload"] == w and r["target"] == key]
+            delta = {}
+            for r in rows:
+                before, after = num(r["xact_before"]), num(r["xact_after"])
+                if before is None or after is None:
+                    delta[r["node"]] = None  # a node did not answer: its share is unknown
+                elif delta.get(r["node"], 0) is not None:
+                    delta[r["node"]] = delta.get(r["node"], 0) + after - before
+            total = sum(v for v in delta.values() if v is not None)
+            if not rows or total <= 0:
+                out.append(f"| {name} | {label} |" + " n/a |" * (len(nodes) + 1))
+                continue
+            cells = []
+            for n, _, _ in nodes:
+                v = delta.get(n)
+                cells.append("?" if v is None else f"{100 * v / total:.1f} %")
+            runs = [r for r in results if r["workload"] == w and r["target"] == key
+                    and r["status"] != "n/a"]
+            tx = sum(num(r["tx"]) or 0 for r in runs)
+            counted = ratio(total, tx) if tx else "n/a"
+            out.append(f"| {name} | {label} | " + " | ".join(cells) + f" | {counted} |")
+    out += [
+        "",
+        "Shares are of the commits counted on all nodes from just before a run to "
+        f"{meta.get('stats_settle', '?')} s after it (once idle servers flushed their "
+        "statistics). A pgbench transaction is one commit; whatever else ran in `app` meanwhile "
+        "counts too (pgpool-II's catalog look-ups, for one), so commits counted / pgbench tx "
+        "close to 1.00x says the shares are the benchmark's own transactions. pgpool-II: primary "
+        "weight 0, replicas 1 each, statement_level_load_balance "
+        f"{meta.get('pgpool_statement_lb', '?')}.",
+    ]
     return out
 
 
@@ -205,6 +270,7 @@ def idle_section(meta, idle):
 
 
 def main():
+    global TARGETS
     if len(sys.argv) != 2:
         print(__doc__, file=sys.stderr)
         return 2
@@ -213,8 +279,14 @@ def main():
     for line in (d / "meta.txt").read_text().splitlines():
         key, _, value = line.partition("=")
         meta[key] = value
+    if meta.get("targets"):
+        TARGETS = [(k, LABELS.get(k, k)) for k in meta["targets"].split()]
     results = read_tsv(d / "results.tsv", RESULT_COLUMNS)
     idle = read_tsv(d / "idle.tsv", IDLE_COLUMNS)
+    spread = read_tsv(d / "spread.tsv", SPREAD_COLUMNS)
+    split = meta.get("mode") == "split"
+    peer = (f"{meta.get('pgpool', 'pgpool-II ?')} (load balancing, streaming replication mode)"
+            if split else meta.get("pgbouncer", "PgBouncer ?"))
     out = [
         f"## pgsteer benchmark, {meta.get('date', '?')}",
         "",
@@ -222,11 +294,15 @@ def main():
         f"load average before {meta.get('load_before', '?')}, after {meta.get('load_after', '?')}",
         f"- pgsteer: {meta.get('pgsteer', '?')}, commit {meta.get('commit', '?')}; pgbench asks "
         f"it for database `{meta.get('pgsteer_db', '?')}`",
-        f"- {meta.get('pgbouncer', 'PgBouncer ?')}; {meta.get('postgres', 'PostgreSQL ?')}",
+        f"- {peer}; {meta.get('postgres', 'PostgreSQL ?')}",
         "",
     ]
+    if split:
+        out[0] = f"## pgsteer read/write split benchmark, {meta.get('date', '?')}"
     if results:
         out += tps_section(meta, results) + [""]
+    if split and results:
+        out += spread_section(meta, results, spread) + [""]
     if "idle_clients" in meta:
         out += idle_section(meta, idle) + [""]
     print("\n".join(out))

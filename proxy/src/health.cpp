@@ -67,7 +67,8 @@ http_reply health_reply(std::string_view path, const shared_state& shared,
     if (snapshot->readable.empty()) return unavailable("no eligible replica");
     std::string names;
     for (const auto i : snapshot->readable) {
-      names += (names.empty() ? "" : ",") + json_string(snapshot->backends[i].name);
+      if (!names.empty()) names += ',';
+      names += json_string(snapshot->backends[i].name);
     }
     return available(",\"replicas\":[" + names + "]");
   }

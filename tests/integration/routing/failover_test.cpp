@@ -172,7 +172,7 @@ TEST_CASE("a failover under load: pgbench reads and a writer loop keep their con
     stored.insert(std::stoi(*row[0]));
   }
   std::size_t missing = 0;
-  for (int id : acknowledged) missing += stored.count(id) == 1 ? 0 : 1;
+  for (int id : acknowledged) missing += stored.count(id) == 1 ? 0u : 1u;
   INFO(acknowledged.size() << " acknowledged writes");
   CHECK(missing == 0);
 }
