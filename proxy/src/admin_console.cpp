@@ -320,6 +320,10 @@ admin_console::admin_console(worker& owner, tcp::socket& client, byte_buffer& in
       input_(input),
       user_(std::move(user)) {}
 
+const config::config& admin_console::cfg() const {
+  return shared_.cfg();
+}
+
 void admin_console::close(std::string reason) {
   if (close_reason_.empty()) close_reason_ = std::move(reason);
   closing_ = true;
@@ -479,7 +483,7 @@ bool admin_console::refuse_database(const std::string& database, std::string_vie
                std::string(verb) + " cannot be applied to the admin console's database");
     return true;
   }
-  if (!shared_.cfg().find_database(database)) {
+  if (!cfg().find_database(database)) {
     send_error(sqlstate::invalid_catalog_name,
                "database \"" + database + "\" is not configured in pgsteer", {},
                "SHOW DATABASES lists the databases clients can use.");
@@ -526,7 +530,6 @@ awaitable<void> admin_console::pause(const std::string& database) {
 }
 
 awaitable<void> admin_console::run(const p::admin_command& command) {
-  const auto& cfg = shared_.cfg();
   switch (command.verb) {
     case p::admin_verb::empty:
       co_return;
@@ -542,7 +545,7 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
         co_return;
       }
       bool any = worker_.all_paused();
-      for (const auto& d : cfg.databases) any = any || worker_.paused(d.name);
+      for (const auto& d : cfg().databases) any = any || worker_.paused(d.name);
       if (db.empty() ? !any : !worker_.paused(db)) {
         send_error(sqlstate::object_not_in_prerequisite_state,
                    db.empty() ? "no database is paused" : "database \"" + db + "\" is not paused");
@@ -635,7 +638,7 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
       r.rows = {{std::string("pgsteer ") + PGSTEER_VERSION}};
       break;
     case p::admin_subject::config:
-      r = show_config(cfg);
+      r = show_config(cfg());
       break;
     case p::admin_subject::stats: {
       stats_totals t;
@@ -662,8 +665,9 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
           {"weight", int8_oid},      {"routed_reads", int8_oid}, {"routed_writes", int8_oid},
           {"last_error", text_oid}};
       const topology* t = worker_.current_topology();
-      for (std::size_t k = 0; k < cfg.backends.size(); ++k) {
-        const auto& b = cfg.backends[k];
+      const auto& backends = cfg().backends;
+      for (std::size_t k = 0; k < backends.size(); ++k) {
+        const auto& b = backends[k];
         const backend_state* s = t && k < t->backends.size() ? &t->backends[k] : nullptr;
         std::uint64_t reads = 0, writes = 0;
         if (k < max_counted_backends) {
@@ -727,7 +731,7 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
                    {"paused", int8_oid},
                    {"disabled", int8_oid}};
       // Read after the wait: a RELOAD may have swapped the configuration meanwhile.
-      const auto& now = shared_.cfg();
+      const auto& now = cfg();
       for (const auto& d : now.databases) {
         r.rows.push_back({d.name, d.dbname, std::string(route_name(d.route_mode)),
                           number(d.pool_size.value_or(now.pool.size)), number(now.pool.min_idle),
@@ -764,7 +768,7 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
                           number(p.sv_active), number(p.sv_idle), "0", number(p.sv_login),
                           number(static_cast<std::uint64_t>(us / 1000000)),
                           number(static_cast<std::uint64_t>(us % 1000000)),
-                          std::string(pool_mode_name(shared_.cfg().pool.mode))});
+                          std::string(pool_mode_name(cfg().pool.mode))});
       }
       break;
     }

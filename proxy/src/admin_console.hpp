@@ -58,6 +58,8 @@ class admin_console {
   // An error for a database name PAUSE, RESUME or KILL cannot use; nothing when it can.
   bool refuse_database(const std::string& database, std::string_view verb);
   void close(std::string reason);
+  // The configuration in use on this worker: the one place the console reads it.
+  const config::config& cfg() const;
 
   worker& worker_;
   shared_state& shared_;
