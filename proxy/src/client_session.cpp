@@ -1011,6 +1011,8 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
   if (!at_login && pool_->backend_index() < max_counted_backends) {
+    // Transactions routed per backend (SHOW BACKENDS). The metrics work counts the same at a
+    // transaction's end; once it is merged, only one of the two increments may stay.
     const auto route = want == target::replica ? route_label::replica : route_label::primary;
     worker_.stats().routed[pool_->backend_index()][static_cast<std::size_t>(route)].add();
   }
@@ -1544,7 +1546,7 @@ client_info client_session::describe() const {
   c.user = user_;
   c.database = database_;
   c.admin = admin_ != nullptr;
-  c.state = waiting_since_ ? client_state::waiting : client_state::active;
+  c.state = waiting_since_ ? proxy::client_state::waiting : proxy::client_state::active;
   error_code ec;
   if (const auto remote = client_.remote_endpoint(ec); !ec) {
     c.addr = remote.address().to_string();
