@@ -446,7 +446,7 @@ void load_document(loader& l, const YAML::Node& root, config& c) {
   if (const auto n = root["clients"];
       n && l.check_map(n, "clients",
                        {"max_connections", "auth", "idle_timeout", "auth_timeout",
-                        "max_message_size", "hba"})) {
+                        "max_message_size", "max_auth_failures_per_minute", "hba"})) {
     auto& cl = c.clients;
     if (n["max_connections"]) {
       cl.max_connections =
@@ -462,6 +462,14 @@ void load_document(loader& l, const YAML::Node& root, config& c) {
       cl.idle_timeout = l.dur(n["idle_timeout"], "clients.idle_timeout").value_or(cl.idle_timeout);
     if (n["auth_timeout"])
       cl.auth_timeout = l.dur(n["auth_timeout"], "clients.auth_timeout").value_or(cl.auth_timeout);
+    if (cl.auth_timeout.count() <= 0)
+      l.error(n["auth_timeout"], "clients.auth_timeout", "must be more than 0");
+    if (n["max_auth_failures_per_minute"]) {
+      cl.max_auth_failures_per_minute =
+          l.number<std::uint32_t>(n["max_auth_failures_per_minute"],
+                                  "clients.max_auth_failures_per_minute", 0, 1000000)
+              .value_or(cl.max_auth_failures_per_minute);
+    }
     if (n["max_message_size"]) {
       cl.max_message_size =
           l.size(n["max_message_size"], "clients.max_message_size").value_or(cl.max_message_size);
@@ -513,6 +521,12 @@ void load_document(loader& l, const YAML::Node& root, config& c) {
       a.cache_ttl = l.dur(n["cache_ttl"], "auth_query.cache_ttl").value_or(a.cache_ttl);
     if (!a.query.empty() && a.user.empty())
       l.error(n, "auth_query.user", "auth_query needs a user to run the query as");
+    // pgsteer logs in as this user with a secret it holds: it cannot be looked up itself.
+    if (!a.user.empty() && c.find_user(a.user) == nullptr)
+      l.error(n["user"], "auth_query.user", "user " + a.user + " is not in users");
+    if (!a.database.empty() && c.find_database(a.database) == nullptr)
+      l.error(n["database"], "auth_query.database",
+              "database " + a.database + " is not in databases");
   }
 
   if (const auto n = root["health"];

@@ -9,6 +9,7 @@
 #include <boost/asio/bind_cancellation_slot.hpp>
 
 #include "admin_console.hpp"
+#include "auth_query.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/framer.hpp"
@@ -102,6 +103,13 @@ const char* method_name(config::auth_method m) {
   return "?";
 }
 
+// An ErrorResponse on its way to the client: by SQLSTATE class, and class 28 (invalid
+// authorization) is a failed authentication.
+void count_error(worker_stats& stats, std::string_view code) {
+  stats.errors_by_class[sqlstate_class_index(code)].add();
+  if (code.size() >= 2 && code[0] == '2' && code[1] == '8') stats.auth_failures_total.add();
+}
+
 }  // namespace
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner) {
@@ -126,6 +134,8 @@ client_session::client_session(tcp::socket socket, worker& owner)
   const auto remote = client_.remote_endpoint(ec);
   peer_ = ec ? "unknown" : remote.address().to_string();
   shared_.clients.fetch_add(1, std::memory_order_relaxed);
+  worker_.stats().client_connections_total.add();
+  worker_.stats().clients_login.add();
   worker_.session_started();
   client_.set_option(tcp::no_delay(true), ec);
   client_.non_blocking(true, ec);
@@ -146,6 +156,8 @@ client_session::~client_session() {
     }
   }
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
+  set_state(client_state::login);
+  worker_.stats().clients_login.sub();
   worker_.session_ended();
   spdlog::info("client {} {}@{} from {} disconnected: {}", id_, user_, database_, peer_,
                close_reason_.empty() ? "closed" : close_reason_);
@@ -184,6 +196,7 @@ void client_session::send_to_client(std::string_view bytes) {
 
 void client_session::send_error(const p::error_fields& error) {
   p::write_error_response(to_client_, error);
+  count_error(worker_.stats(), error.code);
   wake();
 }
 
@@ -200,6 +213,7 @@ awaitable<void> client_session::flush_to_client() {
       to_client_.clear();
       co_return;
     }
+    worker_.stats().bytes_sent.add(writing_to_client_.size());
   }
 }
 
@@ -212,8 +226,14 @@ void client_session::wake() {
 awaitable<void> client_session::serve() {
   auto [done, ok] = co_await with_timeout(start_up(), shared_.cfg().clients.auth_timeout);
   if (!done) {
-    fatal(sqlstate::protocol_violation, "canceling authentication due to timeout");
-    close("authentication timeout");
+    // The cancelled start-up may have queued its own error or close reason on its way out (a
+    // wait for a server or a lookup that was cut short): the timeout is what the client is told.
+    to_client_.clear();
+    close_reason_.clear();
+    // PostgreSQL's words and code for authentication_timeout; it closes without sending them,
+    // pgsteer tells the client why (decisions/0010).
+    authentication_failed(sqlstate::query_canceled, "canceling authentication due to timeout",
+                          "clients.auth_timeout");
   }
   if (!done || !ok) {
     co_await flush_to_client();
@@ -233,6 +253,7 @@ awaitable<void> client_session::serve() {
     co_return;
   }
   relaying_ = true;
+  set_state(server_ ? client_state::active : client_state::idle);
   using namespace asio::experimental::awaitable_operators;
   co_await (client_to_server() && server_to_client());
 }
@@ -241,10 +262,12 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
   for (;;) {
     const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during startup");
         co_return false;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete) {
@@ -384,19 +407,32 @@ awaitable<bool> client_session::start_up() {
     close("too many clients");
     co_return false;
   }
-  const auto method = match_hba(cfg.clients.hba, {peer_, database_, user_, false});
+  if (const auto wait = shared_.auth_failures.refused_for(peer_, steady_clock::now())) {
+    const auto seconds = std::chrono::ceil<std::chrono::seconds>(*wait).count();
+    fatal(sqlstate::invalid_authorization_specification,
+          "too many failed authentication attempts from host \"" + peer_ + "\"",
+          "pgsteer refuses new connections from this address for " + std::to_string(seconds) +
+              " more seconds (clients.max_auth_failures_per_minute is " +
+              std::to_string(shared_.auth_failures.limit()) + ").");
+    close("too many failed authentication attempts");
+    co_return false;
+  }
+  const auto method = match_hba(cfg.clients.hba, {peer_, database_, user_, client_tls_});
+  // PostgreSQL's own messages, so that tools matching them keep working.
   const std::string who = "host \"" + peer_ + "\", user \"" + user_ + "\", database \"" +
-                          database_ + "\", no encryption";
+                          database_ + "\", " + (client_tls_ ? "SSL encryption" : "no encryption");
   if (!method) {
-    fatal(sqlstate::invalid_authorization_specification, "no pgsteer hba rule for " + who,
-          "Add a rule to clients.hba in pgsteer's configuration.");
-    close("no hba rule");
+    authentication_failed(sqlstate::invalid_authorization_specification,
+                          "no pg_hba.conf entry for " + who, "no clients.hba rule",
+                          "No rule in pgsteer's clients.hba matches this connection.");
     co_return false;
   }
   if (*method == config::auth_method::reject) {
-    fatal(sqlstate::invalid_authorization_specification,
-          "pgsteer hba rejects connection for " + who);
-    close("rejected by hba");
+    authentication_failed(sqlstate::invalid_authorization_specification,
+                          "pg_hba.conf rejects connection for " + who, "rejected by clients.hba");
+    co_return false;
+  }
+  if (!cfg.find_user(user_) && !cfg.auth_query.query.empty() && !co_await look_up_user()) {
     co_return false;
   }
   if (!co_await authenticate(*method, user_)) co_return false;
@@ -411,7 +447,9 @@ awaitable<bool> client_session::start_up() {
   }
 
   db_ = cfg.find_database(database_);
+  if (db_) db_index_ = shared_.database_names.index_of(db_->name);
   const config::user* user = cfg.find_user(user_);
+  if (!user && looked_up_) user = &shared_.dynamic_user(user_);
   if (!db_) {
     fatal(sqlstate::invalid_catalog_name, "database \"" + database_ + "\" does not exist",
           "pgsteer serves the databases listed under `databases` in its configuration.");
@@ -419,9 +457,15 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   if (!user) {
-    fatal(sqlstate::invalid_authorization_specification,
-          "role \"" + user_ + "\" is not configured in pgsteer",
-          "pgsteer logs in to backends only as the users listed under `users`.");
+    // Only under trust (or cert): the other methods refused an unknown user already.
+    if (cfg.auth_query.query.empty()) {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" is not configured in pgsteer",
+            "pgsteer logs in to backends only as the users listed under `users`.");
+    } else {
+      fatal(sqlstate::invalid_authorization_specification,
+            "role \"" + user_ + "\" does not exist");  // PostgreSQL's words
+    }
     close("unknown user");
     co_return false;
   }
@@ -462,10 +506,12 @@ awaitable<std::optional<std::string_view>> client_session::read_password_message
   for (;;) {
     const auto frame = p::next_frame(input_.view(), 64 * 1024);
     if (frame.status == p::frame_status::need_more) {
+      const auto before = input_.size();
       if (auto ec = co_await read_more(client_, input_); ec) {
         close("client left during authentication");
         co_return std::nullopt;
       }
+      worker_.stats().bytes_received.add(input_.size() - before);
       continue;
     }
     if (frame.status != p::frame_status::complete || frame.type != p::frontend::password_message) {
@@ -488,8 +534,14 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
       co_return true;
     case config::auth_method::scram_sha_256:
       co_return co_await authenticate_scram(user);
-    case config::auth_method::md5:
+    case config::auth_method::md5: {
+      // As PostgreSQL: a user whose only secret is a SCRAM verifier is asked for SCRAM instead.
+      const auto secrets = shared_.secrets(user);
+      if (secrets && secrets->md5_stored.empty() && secrets->verifier) {
+        co_return co_await authenticate_scram(user);
+      }
       co_return co_await authenticate_md5(user);
+    }
     case config::auth_method::cert:
     case config::auth_method::reject:
       break;
@@ -503,7 +555,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
 }
 
 awaitable<bool> client_session::authenticate_scram(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(user);
   const bool known = secrets && secrets->verifier;
   scram::server_exchange exchange(
       known ? *secrets->verifier : scram::mock_verifier(user, shared_.mock_secret()),
@@ -532,26 +584,28 @@ awaitable<bool> client_session::authenticate_scram(const std::string& user) {
       out.clear();
       p::write_authentication_sasl_final(out, server_final);
       send_to_client(out);
-      const auto* cfg_user = shared_.cfg().find_user(user);
-      if (cfg_user && cfg_user->kind == config::secret_kind::scram_verifier) {
-        // Only a verifier is configured: the keys this client proved are how pgsteer logs in.
+      if (secrets->password.empty()) {
+        // Only a verifier is known (configured or found by auth_query): the keys this client
+        // proved are how pgsteer logs in to backends as this user.
         shared_.remember_scram_keys(user, exchange.proven_keys());
       }
       co_return true;
     }
   }
   if (r == scram::result::malformed) {
-    fatal(sqlstate::protocol_violation, "malformed SCRAM message");
-    close("malformed SCRAM message");
+    authentication_failed(sqlstate::protocol_violation, "malformed SCRAM message",
+                          "malformed SCRAM message");
   } else {
-    fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
-    close("wrong password");
+    // The same words whether the user exists or not (no oracle); the log tells them apart.
+    authentication_failed(sqlstate::invalid_password,
+                          "password authentication failed for user \"" + user + "\"",
+                          known ? "wrong password" : "unknown user");
   }
   co_return false;
 }
 
 awaitable<bool> client_session::authenticate_md5(const std::string& user) {
-  const user_secrets* secrets = shared_.secrets(user);
+  const auto secrets = shared_.secrets(user);
   const std::string salt = scram::random_bytes(4);
   std::string out;
   p::write_authentication_md5_password(out, salt);
@@ -561,17 +615,50 @@ awaitable<bool> client_session::authenticate_md5(const std::string& user) {
   if (!response) co_return false;
   auto password = p::parse_password_message(*response);
   if (!password) {
-    fatal(sqlstate::protocol_violation, "malformed password message");
-    close("malformed password message");
+    authentication_failed(sqlstate::protocol_violation, "malformed password message",
+                          "malformed password message");
     co_return false;
   }
-  if (secrets && !secrets->md5_stored.empty() &&
-      p::md5::verify(secrets->md5_stored, salt, *password)) {
+  const bool known = secrets && !secrets->md5_stored.empty();
+  if (known && p::md5::verify(secrets->md5_stored, salt, *password)) co_return true;
+  authentication_failed(sqlstate::invalid_password,
+                        "password authentication failed for user \"" + user + "\"",
+                        known ? "wrong password" : "unknown user");
+  co_return false;
+}
+
+awaitable<bool> client_session::look_up_user() {
+  const auto& cfg = shared_.cfg();
+  if (auto cached = shared_.cached_lookup(user_, steady_clock::now())) {
+    looked_up_ = *cached != nullptr;
     co_return true;
   }
-  fatal(sqlstate::invalid_password, "password authentication failed for user \"" + user + "\"");
-  close("wrong password");
-  co_return false;
+  const config::database* db = cfg.find_database(
+      cfg.auth_query.database.empty() ? std::string_view(database_) : cfg.auth_query.database);
+  // No database to ask in: the user stays unknown and fails like a wrong password.
+  if (!db) co_return true;
+  auto found = co_await look_up_user_secrets(worker_, *db, user_);
+  if (auto* failure = std::get_if<lookup_failure>(&found)) {
+    spdlog::warn("client {} from {}: could not look up user \"{}\" with auth_query: {}", id_, peer_,
+                 user_, failure->reason);
+    fatal(sqlstate::sqlclient_unable_to_establish_sqlconnection,
+          "pgsteer could not look up user \"" + user_ + "\"",
+          "auth_query failed; pgsteer's log says why.");
+    close("auth_query failed");
+    co_return false;
+  }
+  auto& secrets = std::get<std::shared_ptr<const user_secrets>>(found);
+  looked_up_ = secrets != nullptr;
+  shared_.cache_lookup(user_, std::move(secrets), steady_clock::now());
+  co_return true;
+}
+
+void client_session::authentication_failed(std::string_view code, std::string message,
+                                           std::string reason, std::string detail) {
+  worker_.stats().auth_failures_total.add();
+  shared_.auth_failures.record_failure(peer_, steady_clock::now());
+  fatal(code, std::move(message), std::move(detail));
+  close(std::move(reason));
 }
 
 // ---- relay ----
@@ -627,6 +714,7 @@ awaitable<void> client_session::client_to_server() {
       input_.shrink(client_read_chunk);
     }
     error_code ec;
+    const auto before = input_.size();
     if (idle_timeout.count() > 0) {
       // Idle means holding no server (a query or a transaction in progress is not idleness),
       // counted from the last request or from when the server went back to the pool.
@@ -656,6 +744,7 @@ awaitable<void> client_session::client_to_server() {
       }
       if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);
     }
+    worker_.stats().bytes_received.add(input_.size() - before);
     if (ec) {
       close(ec == asio::error::eof ? "client closed the connection"
                                    : "client connection lost: " + ec.message());
@@ -773,6 +862,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       retry_log_.append(message);
     }
   }
+  if (query_started_at_ == steady_clock::time_point{}) query_started_at_ = steady_clock::now();
   if (mode_ != p::pool_mode::session && rewrite_statement_message(type, message, body)) co_return;
   forward(type, message);
   if (type == p::frontend::sync && !close_after_sync_.empty()) {
@@ -980,6 +1070,18 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     send_error(error);
   };
   acquire_result lease;
+  const auto wait_started = steady_clock::now();
+  const auto primary_deadline = wait_started + shared_.cfg().failover.wait_timeout;
+  if (state_ != client_state::login) set_state(client_state::waiting);
+  // Whatever way this ends, the client no longer waits: holding a server or idle again.
+  struct settle_state {
+    client_session& session;
+    ~settle_state() {
+      if (session.state_ != client_state::login) {
+        session.set_state(session.server_ ? client_state::active : client_state::idle);
+      }
+    }
+  } settle{*this};
   for (;;) {
     auto chosen = co_await worker_.choose_backend(
         *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
@@ -996,9 +1098,16 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     if (lease.server) break;
     const auto* topology = worker_.current_topology();
     const bool replica = topology && topology->primary != backend;
-    if (replica && want == target::replica &&
-        lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection) {
+    const bool refused = lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection;
+    if (replica && want == target::replica && refused) {
       unreachable.push_back(backend);
+      continue;
+    }
+    if (!replica && refused && topology && steady_clock::now() < primary_deadline) {
+      // The primary refuses connections before the monitor has said so (it just died): wait
+      // for the monitor's next word, as for a primary that is known to be gone. Nothing ran.
+      co_await worker_.wait_for_topology_after(topology->version, primary_deadline);
+      if (closing_) co_return false;
       continue;
     }
     refuse(lease.error, "no server");
@@ -1010,11 +1119,16 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
   }
   server_ = std::move(lease.server);
   server_->input.consume(server_->input.size());
-  if (!at_login && pool_->backend_index() < max_counted_backends) {
-    // Transactions routed per backend (SHOW BACKENDS). The metrics work counts the same at a
-    // transaction's end; once it is merged, only one of the two increments may stay.
-    const auto route = want == target::replica ? route_label::replica : route_label::primary;
-    worker_.stats().routed[pool_->backend_index()][static_cast<std::size_t>(route)].add();
+  {
+    auto& stats = worker_.stats();
+    const auto waited = steady_clock::now() - wait_started;
+    stats.pool_wait_seconds.observe(std::chrono::duration<double>(waited).count());
+    stats.wait_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(waited).count()));
+    const auto* topology = worker_.current_topology();
+    const bool on_primary =
+        topology ? topology->primary == pool_->backend_index() : want == target::primary;
+    route_ = on_primary ? route_label::primary : route_label::replica;
   }
   {
     // A read on a replica may be retried elsewhere while none of its replies reached the client.
@@ -1200,7 +1314,10 @@ void client_session::process_server_messages(server_connection& server) {
       return;
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
-    if (type == p::backend::ready_for_query && forward_it) may_reset_ = false;
+    if (type == p::backend::ready_for_query && forward_it) {
+      may_reset_ = false;
+      count_request_done(status, server);
+    }
     if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
@@ -1232,6 +1349,7 @@ void client_session::process_server_messages(server_connection& server) {
           }
           server_said_fatal_ = true;
         }
+        if (forward_it) count_error(worker_.stats(), e.code);
         if (e.code == sqlstate::feature_not_supported &&
             e.message == "cached plan must not change result type") {
           // The table changed under a prepared statement: prepare afresh on next use.
@@ -1311,6 +1429,7 @@ void client_session::release_server() {
     on_primary_ = false;
   }
   pool_->release(std::move(server_));
+  if (state_ != client_state::login) set_state(client_state::idle);
   wake();
 }
 
@@ -1348,6 +1467,11 @@ void client_session::lose_server(const std::string& why) {
   if (lost_server_) lost_pool_->discard(std::move(lost_server_));
   lost_server_ = std::move(server_);
   lost_pool_ = pool_;
+  if (state_ != client_state::login) set_state(client_state::idle);
+  if (!retry_pending_) {
+    // The request ended here (pgsteer answered it): it is not timed.
+    query_started_at_ = transaction_started_at_ = steady_clock::time_point{};
+  }
   if (!writing_to_server_) to_server_.clear();
   if (server_busy_) {
     wake();
@@ -1569,6 +1693,63 @@ client_info client_session::describe() const {
     c.backend = server_->backend().name;
   }
   return c;
+}
+
+// ---- statistics ----
+
+void client_session::set_state(client_state next) {
+  if (next == state_) return;
+  auto& stats = worker_.stats();
+  auto gauge = [&](client_state state) -> stat_counter& {
+    switch (state) {
+      case client_state::login:
+        return stats.clients_login;
+      case client_state::idle:
+        return stats.clients_idle;
+      case client_state::waiting:
+        return stats.clients_waiting;
+      case client_state::active:
+        break;
+    }
+    return stats.clients_active;
+  };
+  gauge(state_).sub();
+  gauge(next).add();
+  state_ = next;
+}
+
+// One request of the client's finished (its ReadyForQuery is on the way); with status 'I' its
+// transaction did too. Counted on the route and backend of the server that ran it.
+void client_session::count_request_done(char status, const server_connection& server) {
+  auto& stats = worker_.stats();
+  const auto route = static_cast<std::size_t>(route_);
+  const bool database_counted = db_index_ < max_counted_databases;
+  stats.queries_total[route].add();
+  if (database_counted) stats.queries_by_database[db_index_][route].add();
+  const auto now = steady_clock::now();
+  if (query_started_at_ != steady_clock::time_point{}) {
+    const auto took = now - query_started_at_;
+    stats.query_duration_seconds.observe(std::chrono::duration<double>(took).count());
+    stats.query_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(took).count()));
+    if (transaction_started_at_ == steady_clock::time_point{}) {
+      transaction_started_at_ = query_started_at_;
+    }
+  }
+  // Pipelined requests already sent: the next one's answer is timed from this one's end.
+  query_started_at_ = server.replies.empty() ? steady_clock::time_point{} : now;
+  if (status != 'I') return;
+  stats.transactions_total[route].add();
+  if (database_counted) stats.transactions_by_database[db_index_][route].add();
+  if (pool_ && pool_->backend_index() < max_counted_backends) {
+    stats.routed[pool_->backend_index()][route].add();
+  }
+  if (transaction_started_at_ != steady_clock::time_point{}) {
+    stats.transaction_time_us.add(static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::microseconds>(now - transaction_started_at_)
+            .count()));
+    transaction_started_at_ = steady_clock::time_point{};
+  }
 }
 
 }  // namespace pgsteer::proxy

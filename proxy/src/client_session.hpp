@@ -21,6 +21,7 @@
 #include "pgsteer/protocol/startup.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
+#include "stats.hpp"
 
 namespace pgsteer::proxy {
 
@@ -67,6 +68,12 @@ class client_session {
   awaitable<bool> authenticate(config::auth_method method, const std::string& user);
   awaitable<bool> authenticate_scram(const std::string& user);
   awaitable<bool> authenticate_md5(const std::string& user);
+  // A user not in `users`: asks auth_query (or its cache) for the secrets. false: the client was
+  // refused because the lookup itself failed.
+  awaitable<bool> look_up_user();
+  // Refuses a login that failed authentication: counted, and held against the client's address.
+  void authentication_failed(std::string_view sqlstate, std::string message, std::string reason,
+                             std::string detail = {});
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
   void apply_startup_parameters(const protocol::startup_packet& packet);
@@ -98,6 +105,10 @@ class client_session {
   void process_server_messages(server_connection& server);
   void maybe_release();
   void release_server();
+  // Statistics (stats.hpp): the client's state for the gauges, and a forwarded ReadyForQuery.
+  enum class client_state : std::uint8_t { login, idle, waiting, active };
+  void set_state(client_state next);
+  void count_request_done(char status, const server_connection& server);
   // The server can no longer be used (its connection failed, it ended its session, it broke the
   // protocol). In transaction and statement pooling the client keeps its connection.
   void lose_server(const std::string& why);
@@ -167,6 +178,8 @@ class client_session {
   bool relaying_ = false;            // logged in: the relay runs
   bool skip_until_sync_ = false;     // a request failed before reaching a server
   bool server_said_fatal_ = false;
+  bool client_tls_ = false;  // the client leg is TLS (hostssl/hostnossl rules)
+  bool looked_up_ = false;   // auth_query found this user
   // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
   // replicas that replayed past must_see_, the primary's position in the first snapshot asked
   // after that moment (until then, to the primary).
@@ -183,6 +196,12 @@ class client_session {
   // The virtual database `pgsteer`: after authentication the admin console takes the connection.
   bool wants_admin_console_ = false;
   admin_console* admin_ = nullptr;
+  // Statistics. Times are unset (epoch) when nothing is running.
+  client_state state_ = client_state::login;
+  std::size_t db_index_ = max_counted_databases;  // shared_state::database_names; none yet
+  route_label route_ = route_label::primary;      // where the attached server's work counts
+  steady_clock::time_point query_started_at_{};   // the oldest request awaiting ReadyForQuery
+  steady_clock::time_point transaction_started_at_{};
   asio::cancellation_signal wake_signal_;
   asio::steady_timer wake_timer_;
   // The client's messages of a read running on a replica, while a retry is still possible.

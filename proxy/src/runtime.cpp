@@ -14,6 +14,7 @@
 
 #include "health.hpp"
 #include "http_server.hpp"
+#include "metrics.hpp"
 #include "shared_state.hpp"
 #include "topology.hpp"
 #include "worker.hpp"
@@ -62,8 +63,10 @@ int run(const config::config& cfg) {
     shared.workers.push_back(workers.back().get());
   }
   asio::io_context control;
+  metrics stats(shared);
   // Every snapshot goes to every worker; each keeps its own pointer to the immutable value.
   topology_monitor monitor(control, shared, [&](std::shared_ptr<const topology> snapshot) {
+    stats.on_topology(*snapshot);
     for (auto& w : workers) {
       asio::post(w->context(), [w = w.get(), snapshot] { w->set_topology(snapshot); });
     }
@@ -72,7 +75,16 @@ int run(const config::config& cfg) {
   std::optional<http_server> http;
   if (cfg.http.listen) {
     http.emplace(control, [&](std::string_view path) -> awaitable<http_reply> {
-      co_return health_reply(path, shared, monitor.current().get());
+      // The snapshot is held for the whole answer: a scrape may outlive a publication.
+      const auto snapshot = monitor.current();
+      if (path == "/metrics") {
+        // Not co_await inside a braced initializer: GCC 12 miscompiles that.
+        http_reply reply;
+        reply.content_type = "text/plain; version=0.0.4; charset=utf-8";
+        reply.body = co_await stats.scrape(snapshot.get());
+        co_return reply;
+      }
+      co_return health_reply(path, shared, snapshot.get());
     });
   }
   try {

@@ -79,7 +79,7 @@ p::error_fields failure(std::string message, std::string detail = {}) {
 // The login conversation after the StartupMessage: reads messages until ReadyForQuery.
 awaitable<p::error_fields> log_in(shared_state& shared, server_connection& server,
                                   const std::string& user) {
-  const user_secrets* secrets = shared.secrets(user);
+  const auto secrets = shared.secrets(user);
   std::optional<scram::client_exchange> exchange;
   std::string out;
   for (;;) {

@@ -8,7 +8,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <mutex>
+#include <string>
 #include <string_view>
+#include <vector>
 
 namespace pgsteer::proxy {
 
@@ -70,6 +73,34 @@ inline std::size_t sqlstate_class_index(std::string_view code) {
 
 // Backends are counted by their index in config.backends, up to this many.
 constexpr std::size_t max_counted_backends = 64;
+// Databases likewise, by an index from stat_database_names.
+constexpr std::size_t max_counted_databases = 64;
+
+// The database names behind the per-database counters. A name keeps its index for the life of
+// the process, so a reload that adds, removes or reorders databases never moves counts from one
+// name to another. Asked once per client login (a lock), never per request.
+class stat_database_names {
+ public:
+  // The index counting `name`; max_counted_databases (not counted) once the table is full.
+  std::size_t index_of(std::string_view name) {
+    const std::lock_guard lock(mutex_);
+    for (std::size_t i = 0; i < names_.size(); ++i) {
+      if (names_[i] == name) return i;
+    }
+    if (names_.size() == max_counted_databases) return max_counted_databases;
+    names_.emplace_back(name);
+    return names_.size() - 1;
+  }
+  // Every name with an index, in index order.
+  std::vector<std::string> names() const {
+    const std::lock_guard lock(mutex_);
+    return names_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  std::vector<std::string> names_;
+};
 
 struct worker_stats {
   // Client connections now, by state (gauges): logging in; idle (no server and not waiting);
@@ -77,10 +108,14 @@ struct worker_stats {
   stat_counter clients_login, clients_idle, clients_waiting, clients_active;
   stat_counter client_connections_total;  // accepted
   stat_counter auth_failures_total;
-  stat_counter tls_handshakes_total;
+  stat_counter tls_handshakes_total;          // completed (successful)
+  stat_counter tls_handshake_failures_total;  // started and failed
   // By route_label: transactions (xact_count) and statements (query_count) relayed.
   std::array<stat_counter, route_label_count> transactions_total;
   std::array<stat_counter, route_label_count> queries_total;
+  // The same by database (index from stat_database_names) and route.
+  std::array<std::array<stat_counter, route_label_count>, max_counted_databases>
+      transactions_by_database, queries_by_database;
   stat_counter bytes_received;  // from clients
   stat_counter bytes_sent;      // to clients
   // PgBouncer's SHOW STATS sums, in microseconds.

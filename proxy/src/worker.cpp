@@ -116,6 +116,16 @@ awaitable<void> worker::sweep() {
   }
 }
 
+std::vector<pool_count> worker::pool_counts() const {
+  std::vector<pool_count> counts;
+  counts.reserve(pools_.size());
+  for (const auto& [key, pool] : pools_) {
+    counts.push_back({std::get<0>(key), std::get<1>(key), std::get<2>(key), pool->idle(),
+                      pool->open() - pool->idle(), pool->waiting()});
+  }
+  return counts;
+}
+
 server_pool& worker::pool(const config::database& db, const config::user& user,
                           std::size_t backend) {
   auto key = std::make_tuple(db.name, user.name, backend);
@@ -164,6 +174,17 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
                            : "pgsteer has not heard from any backend yet.";
       co_return e;
     }
+    asio::steady_timer timer(context_, deadline);
+    topology_waiters_.push_back(&timer);
+    co_await timer.async_wait(use_tuple);
+    topology_waiters_.remove(&timer);
+  }
+}
+
+awaitable<void> worker::wait_for_topology_after(std::uint64_t version,
+                                                steady_clock::time_point deadline) {
+  while ((!topology_ || topology_->version <= version) && steady_clock::now() < deadline &&
+         !stopping_) {
     asio::steady_timer timer(context_, deadline);
     topology_waiters_.push_back(&timer);
     co_await timer.async_wait(use_tuple);

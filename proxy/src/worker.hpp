@@ -43,6 +43,15 @@ struct prepared_statement {
   bool validated = false;
 };
 
+// One pool's server connections on one worker at one moment (worker::pool_counts()).
+struct pool_count {
+  std::string database, user;
+  std::size_t backend = 0;  // index in config.backends
+  std::size_t idle = 0;
+  std::size_t active = 0;   // leased to clients, or connecting for one
+  std::size_t waiting = 0;  // clients queued for a server
+};
+
 class worker {
  public:
   worker(shared_state& shared, std::uint32_t index);
@@ -64,6 +73,9 @@ class worker {
   worker_stats& stats() { return stats_; }
   const worker_stats& stats() const { return stats_; }
 
+  // Every pool of this worker now (on this worker's thread only: post to it from elsewhere).
+  std::vector<pool_count> pool_counts() const;
+
   // This worker's share of the pool for (database, user) on one backend.
   server_pool& pool(const config::database& db, const config::user& user, std::size_t backend);
 
@@ -74,6 +86,8 @@ class worker {
       const config::database& db, const config::user& user, target want,
       const std::vector<std::size_t>& excluded = {},
       std::optional<protocol::lsn> must_see = std::nullopt);
+  // Waits until a topology snapshot newer than `version` arrives, or until `deadline`.
+  awaitable<void> wait_for_topology_after(std::uint64_t version, steady_clock::time_point deadline);
   // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
   // primary and closes idle servers on backends that can no longer serve their role.
   void set_topology(std::shared_ptr<const topology> snapshot);

@@ -168,4 +168,19 @@ void cluster::wait_caught_up(int primary) {
   }
 }
 
+void cluster::make_synchronous(int replica) {
+  const std::string name = "node" + std::to_string(replica);
+  pg::connection primary(super_conninfo(0));
+  primary.exec("alter system set synchronous_standby_names = '" + name + "'");
+  primary.exec("select pg_reload_conf()");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  while (primary.scalar("select count(*) from pg_stat_replication where application_name = '" +
+                        name + "' and sync_state = 'sync'") != "1") {
+    if (std::chrono::steady_clock::now() > deadline) {
+      throw std::runtime_error("cluster: " + name + " did not become a synchronous standby");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
 }  // namespace pgsteer::test

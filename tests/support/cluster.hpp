@@ -43,6 +43,9 @@ class cluster {
   void stop(int node, const std::string& mode = "fast");
   void start(int node);
   void promote(int node);  // returns once the node accepts writes
+  // Commits on the primary (node 0) wait until `replica` has flushed them: with the primary lost,
+  // promoting that replica loses no acknowledged commit (asynchronous replication may).
+  void make_synchronous(int replica);
   void pause_replay(int node);
   void resume_replay(int node);
   bool is_in_recovery(int node);

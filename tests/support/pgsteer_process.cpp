@@ -62,7 +62,8 @@ bool accepts_connections(int port) {
 std::string config_text(const cluster& backends, const pgsteer_options& o, int port) {
   std::ostringstream y;
   y << "# Written by tests/support/pgsteer_process.cpp, shaped like docs/pgsteer.yaml.\n"
-    << "listen: [\"127.0.0.1:" << port << "\"]\n"
+    << "listen: [\"127.0.0.1:" << port << "\""
+    << (o.listen_ipv6 ? ", \"[::1]:" + std::to_string(port) + "\"" : std::string()) << "]\n"
     << "workers: " << o.workers << "\n"
     << "shutdown_timeout: 2s\n"
     << "backends:\n";
@@ -93,10 +94,15 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "clients:\n"
     << "  max_connections: " << o.max_connections << "\n"
     << "  auth: " << o.client_auth << "\n"
-    << (o.client_idle_timeout.empty() ? "" : "  idle_timeout: " + o.client_idle_timeout + "\n")
-    << "  hba:\n"
-    << "    - { address: 127.0.0.0/8, database: all, user: all, method: " << o.client_auth << " }\n"
-    << "health:\n"
+    << (o.client_idle_timeout.empty() ? "" : "  idle_timeout: " + o.client_idle_timeout + "\n");
+  for (const auto& line : o.client_settings) y << "  " << line << "\n";
+  y << "  hba:\n";
+  if (o.hba_rules.empty()) {
+    y << "    - { address: 127.0.0.0/8, database: all, user: all, method: " << o.client_auth
+      << " }\n";
+  }
+  for (const auto& rule : o.hba_rules) y << "    - " << rule << "\n";
+  y << "health:\n"
     << "  interval: " << o.health_interval << "\n"
     << "  timeout: 2s\n"
     << "  user: " << cluster::app_user << "\n"

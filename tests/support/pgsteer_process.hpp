@@ -30,6 +30,12 @@ struct pgsteer_options {
   // More entries under `users:`, one flow mapping per line without the dash, e.g.
   // "{ name: admin, password: admin, admin: true }".
   std::vector<std::string> extra_users;
+  // clients.hba rules as YAML flow maps ("{ address: ::1/128, method: trust }"); empty: one
+  // rule admitting 127.0.0.0/8 with client_auth.
+  std::vector<std::string> hba_rules;
+  // More `key: value` lines under clients (auth_timeout, max_auth_failures_per_minute, ...).
+  std::vector<std::string> client_settings;
+  bool listen_ipv6 = false;  // also listen on [::1] at the same port
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };

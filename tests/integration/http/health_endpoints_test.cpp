@@ -146,4 +146,14 @@ TEST_CASE(
   CHECK(http_get(http_port, "/primary").body.find(R"("primary":"pg2")") != std::string::npos);
   CHECK(eventually([&] { return status_of(http_port, "/health/ready") == 200; },
                    std::chrono::seconds(30)));
+
+  // What /metrics says about it: one failover, pg2 primary, pg1 down.
+  const auto metrics = http_get(http_port, "/metrics").body;
+  INFO(metrics);
+  CHECK(metrics.find("\npgsteer_failovers_total 1\n") != std::string::npos);
+  CHECK(metrics.find("\npgsteer_backend_role{backend=\"pg2\",role=\"primary\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics.find("\npgsteer_backend_role{backend=\"pg1\",role=\"down\"} 1\n") !=
+        std::string::npos);
+  CHECK(metrics.find("\npgsteer_backend_up{backend=\"pg1\"} 0\n") != std::string::npos);
 }

@@ -39,6 +39,9 @@ bool try_exec(pg::connection& c, const std::string& sql, std::string* error = nu
 TEST_CASE("after the primary stops and a replica is promoted, writes go to the new primary",
           "[routing][failover]") {
   cluster c;
+  // Replication is asynchronous by default: commits acknowledged just before the primary dies
+  // may never reach the replica. With it synchronous, a missing write could only be pgsteer's.
+  c.make_synchronous(1);
   pgsteer_options options;
   options.health_interval = "250ms";
   options.workers = 1;
@@ -106,6 +109,7 @@ TEST_CASE("a failover under load: pgbench reads and a writer loop keep their con
   REQUIRE(init.exit_code == 0);
   pg::connection(c.app_conninfo(0)).exec("create table failover_load (id int primary key)");
   c.wait_caught_up();
+  c.make_synchronous(1);  // see the case above
   pgsteer_options options;
   options.health_interval = "250ms";
   pgsteer_process proxy(c, options);
@@ -230,6 +234,9 @@ TEST_CASE("a stopped replica causes no failed reads", "[routing]") {
 TEST_CASE("split brain: with two writable nodes, writes go only to the higher timeline",
           "[routing][failover]") {
   cluster c;
+  // Replication is asynchronous by default: commits acknowledged just before the primary dies
+  // may never reach the replica. With it synchronous, a missing write could only be pgsteer's.
+  c.make_synchronous(1);
   pgsteer_options options;
   options.health_interval = "250ms";
   options.workers = 1;

@@ -2,6 +2,7 @@
 // reported at once with `file:line:col: key.path: message`.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -195,4 +196,47 @@ TEST_CASE("an unreadable file is one clear error", "[config]") {
   const auto r = load_config("/nonexistent/pgsteer.yaml");
   REQUIRE(r.errors.size() == 1);
   CHECK(r.errors[0].to_string() == "/nonexistent/pgsteer.yaml: cannot read the configuration file");
+}
+
+TEST_CASE("authentication keys: failure limit, auth_timeout, auth_query", "[config]") {
+  SECTION("defaults") {
+    const auto r = load_config_string(minimal, "x.yaml", env({}));
+    REQUIRE(r.value);
+    CHECK(r.value->clients.max_auth_failures_per_minute == 20);
+    CHECK(r.value->clients.auth_timeout == 60s);
+  }
+  SECTION("valid values") {
+    const auto r = load_config_string(std::string(minimal) +
+                                          "clients: { max_auth_failures_per_minute: 0, "
+                                          "auth_timeout: 3s }\n"
+                                          "auth_query: { query: 'SELECT usename, passwd FROM "
+                                          "pg_shadow WHERE usename = $1', user: app, "
+                                          "database: app, cache_ttl: 10s }\n",
+                                      "x.yaml", env({}));
+    REQUIRE(r.value);
+    CHECK(r.value->clients.max_auth_failures_per_minute == 0);
+    CHECK(r.value->clients.auth_timeout == 3s);
+    CHECK(r.value->auth_query.user == "app");
+    CHECK(r.value->auth_query.cache_ttl == 10s);
+  }
+  SECTION("mistakes") {
+    const auto r = load_config_string(std::string(minimal) +
+                                          "clients: { max_auth_failures_per_minute: -1, "
+                                          "auth_timeout: 0 }\n"
+                                          "auth_query: { query: 'SELECT 1', user: nobody, "
+                                          "database: nope }\n",
+                                      "x.yaml", env({}));
+    REQUIRE_FALSE(r.value);
+    const auto got = lines(r);
+    INFO(Catch::Detail::stringify(got));
+    CHECK(got.size() == 4);
+    auto has = [&](const std::string& text) {
+      return std::any_of(got.begin(), got.end(),
+                         [&](const std::string& line) { return line.find(text) != line.npos; });
+    };
+    CHECK(has("clients.max_auth_failures_per_minute"));
+    CHECK(has("clients.auth_timeout: must be more than 0"));
+    CHECK(has("auth_query.user: user nobody is not in users"));
+    CHECK(has("auth_query.database: database nope is not in databases"));
+  }
 }

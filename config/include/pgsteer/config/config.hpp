@@ -77,6 +77,8 @@ struct client_settings {
   duration idle_timeout{0};  // 0: none
   duration auth_timeout = std::chrono::seconds(60);
   std::uint64_t max_message_size = 64ull << 20;
+  // Failed logins per source address per minute before its new connections are refused; 0: off.
+  std::uint32_t max_auth_failures_per_minute = 20;
   std::vector<hba_rule> hba;
 };
 
