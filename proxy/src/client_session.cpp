@@ -8,6 +8,7 @@
 
 #include <boost/asio/bind_cancellation_slot.hpp>
 
+#include "admin_console.hpp"
 #include "auth_query.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/classifier.hpp"
@@ -125,6 +126,7 @@ client_session::client_session(tcp::socket socket, worker& owner)
       max_message_size_(config_->cfg.clients.max_message_size),
       input_(0),
       connected_at_(steady_clock::now()),
+      connected_wall_(std::chrono::system_clock::now()),
       wake_timer_(client_.get_executor()),
       replay_gate_(client_.get_executor()) {
   const std::string key = scram::random_bytes(4);
@@ -181,9 +183,14 @@ std::optional<cancel_target> client_session::cancel_target_now() const {
                        server_->secret_key};
 }
 
-void client_session::terminate(const p::error_fields& error) {
+void client_session::terminate(const p::error_fields& error, std::string reason) {
+  if (admin_) {
+    admin_->terminate(error);
+    return;
+  }
+  if (server_) server_->discard_on_release = true;
   send_error(error);
-  close("pgsteer is shutting down");
+  close(std::move(reason));
   error_code ec;
   client_.cancel(ec);
 }
@@ -195,6 +202,12 @@ void client_session::end_for_shutdown() {
 }
 
 void client_session::drain() {
+  if (admin_) {
+    // The console answers no transactions: it ends at once.
+    admin_->terminate(make_error("FATAL", sqlstate::admin_shutdown,
+                                 "terminating connection due to administrator command"));
+    return;
+  }
   // A client that has not been answered yet connected a moment before the drain (pgbench -C, a
   // load balancer's last connections): its first request is about to arrive or already waits
   // for a server. It is served, and ends at that transaction's end, so no client fails for
@@ -332,6 +345,18 @@ awaitable<void> client_session::serve() {
     co_return;
   }
   spdlog::info("client {} logged in as user {} to database {}", id_, user_, database_);
+  if (wants_admin_console_) {
+    // The console answers from here on; the session stays registered so that SHOW CLIENTS
+    // lists it and shutdown reaches it.
+    admin_console console(worker_, client_, input_, user_);
+    admin_ = &console;
+    process_id_ = worker_.register_session(*this);
+    registered_ = true;
+    co_await console.serve(process_id_, secret_key_);
+    admin_ = nullptr;
+    close_reason_ = console.close_reason();
+    co_return;
+  }
   relaying_ = true;
   set_state(server_ ? client_state::active : client_state::idle);
   using namespace asio::experimental::awaitable_operators;
@@ -586,6 +611,15 @@ awaitable<bool> client_session::start_up() {
     co_return false;
   }
   if (!co_await authenticate(*method, user_)) co_return false;
+  if (database_ == admin_console::database_name) {
+    if (auto refusal = admin_console::refusal(cfg, user_)) {
+      send_error(*refusal);
+      close("not an admin");
+      co_return false;
+    }
+    wants_admin_console_ = true;
+    co_return true;
+  }
 
   db_ = cfg.find_database(database_);
   if (db_) db_index_ = shared_.database_names.index_of(db_->name);
@@ -1235,6 +1269,14 @@ target client_session::target_for(char type, std::string_view body,
 }
 
 awaitable<bool> client_session::attach_server(target want, bool at_login) {
+  if (worker_.paused(db_->name)) {
+    // PAUSE: new transactions wait for RESUME (the admin console's PAUSE waits for the ones
+    // already running to end).
+    waiting_since_ = steady_clock::now();
+    while (worker_.paused(db_->name) && !closing_) co_await worker_.wait_for_resume();
+    waiting_since_.reset();
+    if (closing_) co_return false;
+  }
   // A replica found unreachable is skipped for this transaction: the read goes to another
   // eligible backend before the monitor has noticed (nothing ran there, so nothing is retried).
   std::vector<std::size_t> unreachable;
@@ -1283,7 +1325,9 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     if (closing_) co_return false;
     const std::size_t backend = std::get<std::size_t>(chosen);
     pool_ = &worker_.pool(*db_, *user_config_, backend);
+    waiting_since_ = steady_clock::now();
     lease = co_await pool_->acquire();
+    waiting_since_.reset();
     if (lease.server) break;
     const auto* topology = worker_.current_topology();
     const bool replica = topology && topology->primary != backend;
@@ -1853,6 +1897,38 @@ void client_session::answer_for_lost_server(const std::string& why) {
     send_error(error);
     skip_until_sync_ = true;
   }
+}
+
+client_info client_session::describe() const {
+  client_info c;
+  c.id = id_;
+  c.process_id = process_id_;
+  c.user = user_;
+  c.database = database_;
+  c.admin = admin_ != nullptr;
+  c.state = waiting_since_ ? proxy::client_state::waiting : proxy::client_state::active;
+  error_code ec;
+  if (const auto remote = client_.socket().remote_endpoint(ec); !ec) {
+    c.addr = remote.address().to_string();
+    c.port = remote.port();
+  }
+  if (const auto local = client_.socket().local_endpoint(ec); !ec) {
+    c.local_addr = local.address().to_string();
+    c.local_port = local.port();
+  }
+  c.connect_time = connected_wall_;
+  if (waiting_since_) {
+    c.wait = std::chrono::duration_cast<std::chrono::microseconds>(steady_clock::now() -
+                                                                   *waiting_since_);
+  }
+  if (auto it = parameters_.find("application_name"); it != parameters_.end()) {
+    c.application_name = it->second;
+  }
+  if (server_) {
+    c.server_id = server_->id();
+    c.backend = server_->backend().name;
+  }
+  return c;
 }
 
 // ---- statistics ----

@@ -12,6 +12,7 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 
+#include "inspection.hpp"
 #include "io.hpp"
 #include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
@@ -30,6 +31,7 @@ class worker;
 class shared_state;
 class server_pool;
 struct config_snapshot;
+class admin_console;
 
 awaitable<void> run_client_session(tcp::socket socket, worker& owner);
 
@@ -53,11 +55,17 @@ class client_session {
   std::int32_t secret_key() const { return secret_key_; }
   // The backend serving this client at this moment, if any.
   std::optional<cancel_target> cancel_target_now() const;
-  // Ends the session (shutdown): the client gets `error` before the connection closes.
-  void terminate(const protocol::error_fields& error);
+  // Ends the session (shutdown, KILL): the client gets `error` before the connection closes, and
+  // the server it holds is closed, not pooled.
+  void terminate(const protocol::error_fields& error,
+                 std::string reason = "pgsteer is shutting down");
   // The worker drains: the session ends with 57P01 now if it is between transactions, else at
   // the end of the transaction it is in.
   void drain();
+  // For SHOW CLIENTS / SERVERS / POOLS (worker::inspect).
+  client_info describe() const;
+  const server_pool* pool() const { return pool_; }
+  const server_connection* server() const { return server_.get(); }
 
  private:
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
@@ -217,7 +225,12 @@ class client_session {
   bool timing_request_ = false;
   steady_clock::time_point request_started_;
   std::string request_sql_;
-  steady_clock::time_point quiet_since_;  // for clients.idle_timeout
+  steady_clock::time_point quiet_since_;                   // for clients.idle_timeout
+  system_time connected_wall_;                             // for SHOW CLIENTS
+  std::optional<steady_clock::time_point> waiting_since_;  // waiting for a server or a RESUME
+  // The virtual database `pgsteer`: after authentication the admin console takes the connection.
+  bool wants_admin_console_ = false;
+  admin_console* admin_ = nullptr;
   // Statistics. Times are unset (epoch) when nothing is running.
   client_state state_ = client_state::login;
   std::size_t db_index_ = max_counted_databases;  // shared_state::database_names; none yet

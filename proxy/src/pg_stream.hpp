@@ -39,6 +39,7 @@ class pg_stream {
   SSL* native_tls() const { return tls_ ? tls_->native_handle() : nullptr; }
 
   tcp::socket& socket() { return socket_; }
+  const tcp::socket& socket() const { return socket_; }
   executor_type get_executor() { return socket_.get_executor(); }
 
   // Same result type either way for awaitable tokens, which is all pgsteer uses.

@@ -190,6 +190,11 @@ class lifecycle {
                          " workers running (each needs a share); restart to change workers");
       }
     }
+    // Certificates and keys are read again; new connections use them, existing ones keep theirs.
+    // A bad one rejects the reload: the running configuration and certificates stay.
+    if (errors.empty()) {
+      if (auto error = shared_.reload_tls(*loaded.value)) errors.push_back("tls: " + *error);
+    }
     if (!errors.empty()) {
       shared_.reloads_failed.fetch_add(1, std::memory_order_relaxed);
       for (const auto& e : errors) spdlog::error("reload rejected: {}", e);
@@ -198,8 +203,6 @@ class lifecycle {
     }
     auto next = make_config_snapshot(std::move(*loaded.value), running->generation + 1);
     apply_log_settings(next->cfg.log);
-    // TLS contexts are rebuilt here from next->cfg.tls once pgsteer_tls offers it (the TLS part
-    // of issue #7): a failure to load the new certificates belongs in `errors` above.
     shared_.set_config(next);
     for (auto& w : workers_) {
       asio::post(w->context(), [w = w.get(), next] { w->set_config(next); });

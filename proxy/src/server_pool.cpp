@@ -197,7 +197,10 @@ bool server_pool::hand_place_to_waiter() {
 
 void server_pool::retire(bool retired, const char* why) {
   retired_ = retired;
-  if (!retired) return;
+  if (retired) close_idle(why);
+}
+
+void server_pool::close_idle(const char* why) {
   while (!idle_.empty()) {
     auto server = std::move(idle_.back());
     idle_.pop_back();

@@ -75,6 +75,10 @@ class server_pool {
   std::size_t open() const { return open_; }
   std::size_t idle() const { return idle_.size(); }
   std::size_t waiting() const { return waiters_.size(); }
+  // For SHOW SERVERS: the idle servers, most recently used last.
+  const std::vector<std::unique_ptr<server_connection>>& idle_servers() const { return idle_; }
+  // Closes every idle server now (KILL, retire).
+  void close_idle(const char* why);
 
  private:
   struct waiter {

@@ -337,6 +337,131 @@ void worker::shutdown_sessions() {
   std::vector<client_session*> sessions;
   for (auto& [pid, s] : sessions_) sessions.push_back(s);
   for (auto* s : sessions) s->terminate(e);
+  wake_paused();
+}
+
+namespace {
+
+system_time wall_clock_of(steady_clock::time_point t) {
+  const auto age = steady_clock::now() - t;
+  return std::chrono::time_point_cast<system_time::duration>(std::chrono::system_clock::now() -
+                                                             age);
+}
+
+server_info describe_server(const server_connection& server, const server_pool& pool,
+                            server_state state) {
+  server_info s;
+  s.id = server.id();
+  s.user = pool.user().name;
+  s.database = pool.database().name;
+  s.backend = server.backend().name;
+  s.state = state;
+  error_code ec;
+  if (const auto remote = server.socket.socket().remote_endpoint(ec); !ec) {
+    s.addr = remote.address().to_string();
+    s.port = remote.port();
+  }
+  if (const auto local = server.socket.socket().local_endpoint(ec); !ec) {
+    s.local_addr = local.address().to_string();
+    s.local_port = local.port();
+  }
+  s.connect_time = wall_clock_of(server.created());
+  s.remote_pid = server.process_id;
+  s.prepared_statements = server.statement_count();
+  return s;
+}
+
+}  // namespace
+
+worker_inspection worker::inspect() const {
+  worker_inspection out;
+  std::map<const server_pool*, pool_info> pools;
+  for (const auto& [key, pool] : pools_) {
+    pool_info& p = pools[pool.get()];
+    p.database = pool->database().name;
+    p.user = pool->user().name;
+    p.backend_index = pool->backend_index();
+    p.backend = config().cfg.backends.at(pool->backend_index()).name;
+    p.sv_idle = pool->idle();
+    for (const auto& server : pool->idle_servers()) {
+      out.servers.push_back(describe_server(*server, *pool, server_state::idle));
+    }
+  }
+  for (const auto& [pid, session] : sessions_) {
+    out.clients.push_back(session->describe());
+    const client_info& c = out.clients.back();
+    auto it = pools.find(session->pool());
+    pool_info* p = it == pools.end() ? nullptr : &it->second;
+    if (const auto* server = session->server(); server && session->pool()) {
+      out.servers.push_back(describe_server(*server, *session->pool(), server_state::active));
+      out.servers.back().client_id = c.id;
+      if (p) {
+        ++p->sv_active;
+        ++p->cl_active;
+      }
+    } else if (c.state == client_state::waiting && p) {
+      // A client waiting for RESUME has no pool yet: it counts under the one it used last.
+      ++p->cl_waiting;
+      if (c.wait && *c.wait > p->maxwait) p->maxwait = *c.wait;
+    }
+  }
+  for (auto& [pool, p] : pools) {
+    const std::size_t busy = pool->open() - pool->idle();
+    p.sv_login = busy > p.sv_active ? busy - p.sv_active : 0;
+    out.pools.push_back(std::move(p));
+  }
+  return out;
+}
+
+std::size_t worker::busy_servers(const std::string& database) const {
+  std::size_t busy = 0;
+  for (const auto& [key, pool] : pools_) {
+    if (database.empty() || pool->database().name == database) busy += pool->leased();
+  }
+  return busy;
+}
+
+void worker::pause(const std::string& database) {
+  if (database.empty()) {
+    all_paused_ = true;
+  } else {
+    paused_databases_.insert(database);
+  }
+}
+
+void worker::resume(const std::string& database) {
+  if (database.empty()) {
+    all_paused_ = false;
+    paused_databases_.clear();
+  } else {
+    paused_databases_.erase(database);
+  }
+  wake_paused();
+}
+
+awaitable<void> worker::wait_for_resume() {
+  asio::steady_timer timer(context_, steady_clock::time_point::max());
+  pause_waiters_.push_back(&timer);
+  co_await timer.async_wait(use_tuple);
+  pause_waiters_.remove(&timer);
+}
+
+void worker::wake_paused() {
+  for (auto* timer : pause_waiters_) timer->cancel();
+}
+
+std::size_t worker::kill(const std::string& database, const protocol::error_fields& error) {
+  // terminate() may unregister nothing synchronously; copy first.
+  std::vector<client_session*> doomed;
+  for (auto& [pid, s] : sessions_) {
+    if (s->describe().database == database) doomed.push_back(s);
+  }
+  for (auto* s : doomed) s->terminate(error, "KILL " + database);
+  for (auto& [key, pool] : pools_) {
+    if (pool->database().name == database) pool->close_idle("KILL by an admin");
+  }
+  wake_paused();  // killed clients waiting for RESUME leave now
+  return doomed.size();
 }
 
 }  // namespace pgsteer::proxy

@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -17,6 +18,7 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "inspection.hpp"
 #include "io.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/messages.hpp"
@@ -124,6 +126,25 @@ class worker {
   // Runs on any thread: forwards the cancel to the worker that owns `process_id`.
   static void route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key);
 
+  // For the admin console, on this worker's thread (the console posts here from its own worker).
+  // A copy of what lives here now: sessions, servers, pools.
+  worker_inspection inspect() const;
+  // Servers of `database`'s pools (every database when empty) leased or being connected.
+  std::size_t busy_servers(const std::string& database) const;
+  // PAUSE/RESUME: while a database is paused, a client starting a transaction waits (see
+  // client_session::attach_server) until it is resumed. Empty: every database.
+  void pause(const std::string& database);
+  void resume(const std::string& database);
+  bool paused(const std::string& database) const {
+    return all_paused_ || paused_databases_.count(database) != 0;
+  }
+  bool all_paused() const { return all_paused_; }
+  // Returns at the next RESUME, KILL or stop (the caller checks whether it still has to wait).
+  awaitable<void> wait_for_resume();
+  // KILL: ends every session of `database` with `error` and closes its pools' idle servers.
+  // Returns how many sessions were ended.
+  std::size_t kill(const std::string& database, const protocol::error_fields& error);
+
  private:
   awaitable<void> accept(tcp::acceptor& acceptor);
   void start_session(tcp::socket socket);
@@ -134,6 +155,7 @@ class worker {
   void shutdown_sessions();
   // This worker's share of the pool size `cfg` gives `db` (the shares of all workers add up).
   std::size_t share_of(const config::config& cfg, const config::database& db) const;
+  void wake_paused();
 
   shared_state& shared_;
   std::uint32_t index_;
@@ -145,6 +167,9 @@ class worker {
   std::shared_ptr<const config_snapshot> config_;
   std::shared_ptr<const topology> topology_;
   std::list<asio::steady_timer*> topology_waiters_;
+  bool all_paused_ = false;
+  std::set<std::string> paused_databases_;
+  std::list<asio::steady_timer*> pause_waiters_;
   std::mt19937_64 random_;
   std::unordered_map<std::string, std::uint64_t> statement_ids_;
   std::unordered_map<std::uint64_t, prepared_statement> statements_;

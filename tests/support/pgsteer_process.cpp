@@ -77,6 +77,12 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
     << "  app_ro: { dbname: app, route: replica }\n"
     << "users:\n"
     << "  - { name: " << cluster::app_user << ", password: \"" << cluster::app_password << "\" }\n"
+    <<
+      [&] {
+        std::string users;
+        for (const auto& u : o.extra_users) users += "  - " + u + "\n";
+        return users;
+      }()
     << "pool:\n"
     << "  mode: " << o.pool_mode << "\n"
     << "  size: " << o.pool_size << "\n"

@@ -28,6 +28,9 @@ struct pgsteer_options {
   std::string server_lifetime;      // pool.server_lifetime; empty: not written
   std::string health_interval = "500ms";
   std::string failover_wait_timeout;  // failover.wait_timeout; empty: not written
+  // More entries under `users:`, one flow mapping per line without the dash, e.g.
+  // "{ name: admin, password: admin, admin: true }".
+  std::vector<std::string> extra_users;
   // clients.hba rules as YAML flow maps ("{ address: ::1/128, method: trust }"); empty: one
   // rule admitting 127.0.0.0/8 with client_auth.
   std::vector<std::string> hba_rules;
