@@ -59,8 +59,9 @@ TEST_CASE("auth_query results are cached, misses too, until cache_ttl", "[proxy]
   REQUIRE(hit);
   CHECK(*hit == found);
   CHECK_FALSE(shared.cached_lookup("dyn", t0 + 30s));  // expired: asked again
-  CHECK(shared.secrets(*shared.config(), "dyn") == found);               // backend logins still use what was found
-  CHECK(shared.secrets(*shared.config(), "app"));                        // configured users come first
+  CHECK(shared.secrets(*shared.config(), "dyn") ==
+        found);                                    // backend logins still use what was found
+  CHECK(shared.secrets(*shared.config(), "app"));  // configured users come first
 
   const config::user& a = shared.dynamic_user("dyn");
   const config::user& b = shared.dynamic_user("dyn");
