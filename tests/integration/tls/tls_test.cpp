@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <stdexcept>
 #include <string>
@@ -422,4 +423,52 @@ TEST_CASE("pgsteer to a PostgreSQL with ssl=on in verify-full; a name mismatch i
   super.exec("alter system reset ssl_cert_file");
   super.exec("alter system reset ssl_key_file");
   super.exec("select pg_reload_conf()");
+}
+
+TEST_CASE("a reload reads the certificate again; a bad one is refused and the old one stays",
+          "[tls][reload]") {
+  auto& backends = cluster::shared();
+  const auto& ca = certificates();
+  // The files pgsteer is configured with, replaced under it as an operator renewing them would.
+  const std::string live = ca.dir + "/live";
+  const auto made = run_command({"bash", "-c", R"(set -e
+mkdir -p ")" + live + R"("
+cd ")" + ca.dir + R"("
+openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout renewed.key \
+  -out renewed.csr -subj /CN=localhost
+openssl x509 -req -in renewed.csr -CA other-ca.pem -CAkey other-ca.key -CAcreateserial \
+  -out renewed.pem -days 2 -extfile server.ext
+chmod 644 renewed.key
+cp server.pem live/cert.pem; cp server.key live/cert.key
+)"});
+  REQUIRE(made.exit_code == 0);
+  pgsteer_options options;
+  options.extra_yaml = "tls:\n  client: { mode: require, cert_file: " + live +
+                       "/cert.pem, key_file: " + live + "/cert.key }\n";
+  pgsteer_process proxy(backends, options);
+  const auto verified_by = [&](const std::string& root) {
+    return through(proxy, "sslmode=verify-full sslrootcert=" + root);
+  };
+
+  pg::connection before(verified_by(ca.file("ca.pem")));
+  CHECK(before.scalar("select 1") == "1");
+
+  // Renewed by another CA: after SIGHUP new clients see the new certificate, the connected one
+  // keeps its session.
+  REQUIRE(run_command({"bash", "-c",
+                       "cp " + ca.file("renewed.pem") + " " + live + "/cert.pem && cp " +
+                           ca.file("renewed.key") + " " + live + "/cert.key"})
+              .exit_code == 0);
+  REQUIRE(::kill(proxy.pid(), SIGHUP) == 0);
+  CHECK(eventually([&] { return !pg::try_connect(verified_by(ca.file("other-ca.pem"))); }));
+  CHECK(pg::try_connect(verified_by(ca.file("ca.pem"))));
+  CHECK(before.scalar("select 2") == "2");
+
+  // A broken certificate: the reload is refused, the log says why, the renewed one stays.
+  REQUIRE(run_command({"bash", "-c", "echo broken > " + live + "/cert.pem"}).exit_code == 0);
+  REQUIRE(::kill(proxy.pid(), SIGHUP) == 0);
+  CHECK(eventually([&] { return proxy.log().find("reload rejected") != std::string::npos; }));
+  INFO(proxy.log());
+  CHECK_FALSE(pg::try_connect(verified_by(ca.file("other-ca.pem"))));
+  CHECK(before.scalar("select 3") == "3");
 }
