@@ -758,4 +758,20 @@ load_result load_config(const std::filesystem::path& file, const load_options& o
   return load_config_string(ss.str(), file.string(), options);
 }
 
+const char* to_string(auth_method method) {
+  switch (method) {
+    case auth_method::scram_sha_256:
+      return "scram-sha-256";
+    case auth_method::md5:
+      return "md5";
+    case auth_method::cert:
+      return "cert";
+    case auth_method::trust:
+      return "trust";
+    case auth_method::reject:
+      return "reject";
+  }
+  return "scram-sha-256";
+}
+
 }  // namespace pgsteer::config

@@ -144,22 +144,6 @@ const char* route_name(config::route r) {
   return "split";
 }
 
-const char* auth_name(config::auth_method m) {
-  switch (m) {
-    case config::auth_method::scram_sha_256:
-      return "scram-sha-256";
-    case config::auth_method::md5:
-      return "md5";
-    case config::auth_method::cert:
-      return "cert";
-    case config::auth_method::trust:
-      return "trust";
-    case config::auth_method::reject:
-      return "reject";
-  }
-  return "scram-sha-256";
-}
-
 const char* client_tls_name(config::client_tls_mode m) {
   switch (m) {
     case config::client_tls_mode::disable:
@@ -220,7 +204,7 @@ std::vector<std::tuple<std::string, std::string, bool>> settings(const config::c
       {"pool.max_prepared_statements", number(c.pool.max_prepared_statements), true},
       {"pool.server_reset_query", c.pool.server_reset_query, true},
       {"clients.max_connections", number(c.clients.max_connections), true},
-      {"clients.auth", auth_name(c.clients.auth), true},
+      {"clients.auth", config::to_string(c.clients.auth), true},
       {"clients.idle_timeout", duration_text(c.clients.idle_timeout), true},
       {"clients.auth_timeout", duration_text(c.clients.auth_timeout), true},
       {"clients.max_message_size", size_text(c.clients.max_message_size), true},

@@ -87,22 +87,6 @@ std::string backend_read_failure(const error_code& ec) {
                                 : "the backend connection failed: " + ec.message();
 }
 
-const char* method_name(config::auth_method m) {
-  switch (m) {
-    case config::auth_method::scram_sha_256:
-      return "scram-sha-256";
-    case config::auth_method::md5:
-      return "md5";
-    case config::auth_method::cert:
-      return "cert";
-    case config::auth_method::trust:
-      return "trust";
-    case config::auth_method::reject:
-      return "reject";
-  }
-  return "?";
-}
-
 // An ErrorResponse on its way to the client, by SQLSTATE class. (Failed authentications are
 // counted where they are decided: authentication_failed().)
 void count_error(worker_stats& stats, std::string_view code) {
@@ -730,7 +714,7 @@ awaitable<bool> client_session::authenticate(config::auth_method method, const s
       break;
   }
   fatal(sqlstate::invalid_authorization_specification,
-        std::string(method_name(method)) +
+        std::string(config::to_string(method)) +
             " authentication needs TLS, which this connection "
             "does not use");
   close("authentication method unavailable");

@@ -61,6 +61,8 @@ struct pool_settings {
 };
 
 enum class auth_method { scram_sha_256, md5, cert, trust, reject };
+// As the configuration spells it: "scram-sha-256", "md5", "cert", "trust", "reject".
+const char* to_string(auth_method method);
 enum class hba_type { host, hostssl, hostnossl };
 
 struct hba_rule {
