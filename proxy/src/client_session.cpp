@@ -430,12 +430,14 @@ awaitable<bool> client_session::start_tls(bool direct) {
   (void)used;
   input_.consume(input_.size());
   if (ec) {
+    worker_.stats().tls_handshake_failures_total.add();
     const std::string verify = tls::verify_failure(tls.native_handle());
     close("TLS handshake failed: " +
           (verify.empty() ? ec.message() : "client certificate not accepted: " + verify));
     co_return false;
   }
   client_tls_ = true;
+  worker_.stats().tls_handshakes_total.add();
   if (direct && tls::negotiated_alpn(tls.native_handle()) != tls::alpn_protocol) {
     // PostgreSQL 17 insists on ALPN for direct TLS, so that a TLS connection meant for another
     // service cannot be replayed against a database.
