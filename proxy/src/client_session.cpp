@@ -102,11 +102,10 @@ const char* method_name(config::auth_method m) {
   return "?";
 }
 
-// An ErrorResponse on its way to the client: by SQLSTATE class, and class 28 (invalid
-// authorization) is a failed authentication.
+// An ErrorResponse on its way to the client, by SQLSTATE class. (Failed authentications are
+// counted where they are decided: authentication_failed().)
 void count_error(worker_stats& stats, std::string_view code) {
   stats.errors_by_class[sqlstate_class_index(code)].add();
-  if (code.size() >= 2 && code[0] == '2' && code[1] == '8') stats.auth_failures_total.add();
 }
 
 }  // namespace

@@ -40,6 +40,11 @@ TEST_CASE("split: reads go to both replicas, writes and write-like reads to the 
   pg::connection client(proxy.conninfo("app"));
   const int primary = c.port(0);
   const std::set<int> replicas{c.port(1), c.port(2)};
+  // The table just created put the replicas behind; reads go to them once the monitor has seen
+  // them replay it (its next round).
+  REQUIRE(eventually([&] {
+    return replicas.count(port_of(client, "/* pgsteer:replica */ select inet_server_port()")) == 1;
+  }));
 
   std::set<int> read_ports;
   for (int i = 0; i < 60; ++i) read_ports.insert(port_of(client, "select inet_server_port()"));
@@ -271,8 +276,8 @@ TEST_CASE("split: a read whose replica fails before answering runs again on anot
 
   for (const bool extended : {false, true}) {
     INFO((extended ? "extended protocol" : "simple protocol"));
-    const int sent = extended ? PQsendQueryParams(client.native(), sql.c_str(), 0, nullptr,
-                                                  nullptr, nullptr, nullptr, 0)
+    const int sent = extended ? PQsendQueryParams(client.native(), sql.c_str(), 0, nullptr, nullptr,
+                                                  nullptr, nullptr, 0)
                               : PQsendQuery(client.native(), sql.c_str());
     REQUIRE(sent == 1);
     // Find the replica running it, and end that backend before it answers.
