@@ -111,8 +111,9 @@ std::string config_text(const cluster& backends, const pgsteer_options& o, int p
             : "failover:\n  wait_timeout: " + o.failover_wait_timeout + "\n")
     << "log: { level: " << o.log_level << ", format: " << o.log_format
     << (o.slow_query_threshold.empty() ? "" : ", slow_query_threshold: " + o.slow_query_threshold)
-    << " }\n"
-    << o.extra_yaml;
+    << " }\n";
+  if (o.http_port != 0) y << "http:\n  listen: \"127.0.0.1:" << o.http_port << "\"\n";
+  y << o.extra_yaml;
   if (!o.extra_yaml.empty() && o.extra_yaml.back() != '\n') y << "\n";
   return y.str();
 }

@@ -40,6 +40,7 @@ struct pgsteer_options {
   std::string log_format = "text";   // log.format
   std::string slow_query_threshold;  // log.slow_query_threshold; empty: not written
   std::string shutdown_timeout = "2s";
+  int http_port = 0;  // http.listen on 127.0.0.1 at this port; 0: no HTTP endpoints
   // Top-level YAML appended to the generated file, for keys it does not write itself.
   std::string extra_yaml;
 };

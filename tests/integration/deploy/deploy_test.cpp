@@ -176,10 +176,6 @@ bool has_alert(const std::string& alerts_json, const std::string& name, const st
   return false;
 }
 
-std::string http_yaml(int port) {
-  return "http:\n  listen: \"127.0.0.1:" + std::to_string(port) + "\"\n";
-}
-
 }  // namespace
 
 TEST_CASE("the configuration files deploy/ ships load in pgsteer", "[deploy]") {
@@ -223,8 +219,8 @@ TEST_CASE("every pgsteer metric the shipped alerts and dashboard name is on /met
   REQUIRE(openssl.exit_code == 0);
   const int http_port = free_port();
   pgsteer_options options;
-  options.extra_yaml = http_yaml(http_port) +
-                       "tls:\n  client: { mode: allow, cert_file: " + cert.string() +
+  options.http_port = http_port;
+  options.extra_yaml = "tls:\n  client: { mode: allow, cert_file: " + cert.string() +
                        ", key_file: " + key.string() + " }\n";
   pgsteer_process proxy(c, options);
 
@@ -274,7 +270,7 @@ TEST_CASE("Prometheus with the shipped rules fires PgsteerNoPrimary when the pri
   const int http_port = free_port();
   pgsteer_options options;
   options.health_interval = "250ms";
-  options.extra_yaml = http_yaml(http_port);
+  options.http_port = http_port;
   pgsteer_process proxy(c, options);
 
   // The shipped rules, with every `for:` shortened to 1s in this temporary copy: the real
@@ -374,7 +370,7 @@ TEST_CASE("the image's HEALTHCHECK passes on a ready pgsteer and fails without o
   auto& c = cluster::shared();
   const int http_port = free_port();
   pgsteer_options options;
-  options.extra_yaml = http_yaml(http_port);
+  options.http_port = http_port;
   const auto script = source_dir + "/deploy/docker/healthcheck";
   const auto environment =
       std::vector<std::string>{"PGSTEER_HTTP_PORT=" + std::to_string(http_port)};

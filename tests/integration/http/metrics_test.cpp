@@ -32,7 +32,7 @@ namespace {
 pgsteer_options with_http(int http_port) {
   pgsteer_options options;
   options.health_interval = "250ms";
-  options.extra_yaml = "http:\n  listen: 127.0.0.1:" + std::to_string(http_port) + "\n";
+  options.http_port = http_port;
   return options;
 }
 

@@ -30,6 +30,7 @@ using pgsteer::test::cluster;
 using pgsteer::test::command_result;
 using pgsteer::test::eventually;
 using pgsteer::test::free_port;
+using pgsteer::test::parse_count;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 using pgsteer::test::run_command;
@@ -37,12 +38,6 @@ using pgsteer::test::send_signal;
 namespace pg = pgsteer::test::pg;
 
 namespace {
-
-long long parse_count(const std::string& output, const std::string& pattern) {
-  std::smatch m;
-  if (!std::regex_search(output, m, std::regex(pattern))) return -1;
-  return std::stoll(m[1].str());
-}
 
 // haproxy in the foreground (-db) with a configuration file; stopped by the destructor, and
 // killed with the test process.
@@ -92,7 +87,7 @@ pgsteer_options instance(int http_port) {
   options.query_wait_timeout = "30s";
   options.shutdown_timeout = "20s";
   options.health_interval = "250ms";
-  options.extra_yaml = "http:\n  listen: 127.0.0.1:" + std::to_string(http_port) + "\n";
+  options.http_port = http_port;
   return options;
 }
 

@@ -6,6 +6,7 @@
 
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -38,6 +39,13 @@ inline void edit_config(const pgsteer_process& proxy, const std::string& from,
 
 inline void send_signal(const pgsteer_process& proxy, int signal) {
   if (::kill(proxy.pid(), signal) != 0) throw std::runtime_error("kill failed");
+}
+
+// The number the first group of `pattern` captures in `output` (pgbench's summary), -1 when absent.
+inline long long parse_count(const std::string& output, const std::string& pattern) {
+  std::smatch m;
+  if (!std::regex_search(output, m, std::regex(pattern))) return -1;
+  return std::stoll(m[1].str());
 }
 
 // How many times `needle` occurs in `text`.

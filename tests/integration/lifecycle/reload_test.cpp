@@ -21,6 +21,7 @@ using pgsteer::test::cluster;
 using pgsteer::test::command_result;
 using pgsteer::test::edit_config;
 using pgsteer::test::eventually;
+using pgsteer::test::parse_count;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
 using pgsteer::test::run_command;
@@ -28,12 +29,6 @@ using pgsteer::test::send_signal;
 namespace pg = pgsteer::test::pg;
 
 namespace {
-
-long long parse_count(const std::string& output, const std::string& pattern) {
-  std::smatch m;
-  if (!std::regex_search(output, m, std::regex(pattern))) return -1;
-  return std::stoll(m[1].str());
-}
 
 // A role on the cluster that pgsteer's configuration does not know yet.
 void create_role(cluster& c, const std::string& name, const std::string& password) {
