@@ -226,10 +226,7 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
       e.message = "terminating connection due to administrator command";
       co_return e;
     }
-    asio::steady_timer timer(context_, deadline);
-    topology_waiters_.push_back(&timer);
-    co_await timer.async_wait(use_tuple);
-    topology_waiters_.remove(&timer);
+    co_await wait_for_topology_after(topology_ ? topology_->version : 0, deadline);
   }
 }
 
