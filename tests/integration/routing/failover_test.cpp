@@ -234,9 +234,6 @@ TEST_CASE("a stopped replica causes no failed reads", "[routing]") {
 TEST_CASE("split brain: with two writable nodes, writes go only to the higher timeline",
           "[routing][failover]") {
   cluster c;
-  // Replication is asynchronous by default: commits acknowledged just before the primary dies
-  // may never reach the replica. With it synchronous, a missing write could only be pgsteer's.
-  c.make_synchronous(1);
   pgsteer_options options;
   options.health_interval = "250ms";
   options.workers = 1;
