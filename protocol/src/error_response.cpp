@@ -20,6 +20,17 @@ void write_fields(std::string& out, char type, const error_fields& f) {
 
 }  // namespace
 
+error_fields make_error(std::string_view severity, std::string_view code, std::string message,
+                        std::string detail, std::string hint) {
+  error_fields e;
+  e.severity = std::string(severity);
+  e.code = std::string(code);
+  e.message = std::move(message);
+  e.detail = std::move(detail);
+  e.hint = std::move(hint);
+  return e;
+}
+
 void write_error_response(std::string& out, const error_fields& fields) {
   write_fields(out, backend::error_response, fields);
 }

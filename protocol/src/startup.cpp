@@ -47,6 +47,12 @@ std::optional<bool> parse_bool(std::string_view v) {
 
 }  // namespace
 
+error_fields unsupported_protocol(std::uint32_t code) {
+  return make_error("FATAL", sqlstate::feature_not_supported,
+                    "unsupported frontend protocol " + std::to_string(code >> 16) + "." +
+                        std::to_string(code & 0xffff) + ": server supports 3.0 to 3.0");
+}
+
 std::string_view startup_packet::parameter(std::string_view name) const {
   for (auto it = parameters.rbegin(); it != parameters.rend(); ++it) {
     if (it->first == name) return it->second;
@@ -91,9 +97,9 @@ startup_packet parse_startup_packet(std::string_view packet, const startup_limit
   p.major = static_cast<std::uint16_t>(*code >> 16);
   p.minor = static_cast<std::uint16_t>(*code & 0xffff);
   if (p.major != 3) {
-    return invalid(sqlstate::feature_not_supported,
-                   "unsupported frontend protocol " + std::to_string(p.major) + "." +
-                       std::to_string(p.minor) + ": server supports 3.0 to 3.0");
+    startup_packet refused;
+    refused.error = unsupported_protocol(*code);
+    return refused;
   }
   p.kind = startup_kind::startup_message;
   // name\0value\0 ... \0

@@ -40,6 +40,10 @@ struct error_fields {
   std::string hint;
 };
 
+// An error as pgsteer's refusals spell it: severity ("ERROR", "FATAL"), SQLSTATE, words.
+error_fields make_error(std::string_view severity, std::string_view code, std::string message,
+                        std::string detail = {}, std::string hint = {});
+
 // Appends an ErrorResponse ('E'); `V` (non-localised severity) is sent as PostgreSQL does.
 void write_error_response(std::string& out, const error_fields& fields);
 void write_notice_response(std::string& out, const error_fields& fields);

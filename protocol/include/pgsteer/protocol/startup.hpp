@@ -64,6 +64,10 @@ struct startup_packet {
 // throws; a bad packet comes back as `invalid` with the FATAL error PostgreSQL would send.
 startup_packet parse_startup_packet(std::string_view packet, const startup_limits& limits = {});
 
+// PostgreSQL's refusal of a request code it does not take (a protocol other than 3.x, or an
+// SSLRequest/GSSENCRequest after that negotiation was already answered).
+error_fields unsupported_protocol(std::uint32_t code);
+
 // NegotiateProtocolVersion for a StartupMessage that needs_negotiation(): newest minor version
 // 0, and the `_pq_.` options pgsteer does not know.
 void write_negotiate_protocol_version(std::string& out, const startup_packet& packet);
