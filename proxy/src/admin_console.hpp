@@ -11,6 +11,7 @@
 #include <string_view>
 #include <vector>
 
+#include "admin_results.hpp"
 #include "io.hpp"
 #include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
@@ -19,15 +20,8 @@
 
 namespace pgsteer::proxy {
 
-class worker;
+class worker_context;
 class shared_state;
-
-// A result set as the console sends it: column names with type OIDs (text or int8), text values.
-struct admin_result {
-  std::vector<std::pair<std::string, std::uint32_t>> columns;
-  std::vector<std::vector<std::optional<std::string>>> rows;
-  std::string tag = "SHOW";
-};
 
 class admin_console {
  public:
@@ -39,7 +33,7 @@ class admin_console {
 
   // Uses the session's socket and input buffer (which may already hold the client's first
   // messages); both outlive the console.
-  admin_console(worker& owner, pg_stream& client, byte_buffer& input, std::string user);
+  admin_console(worker_context& owner, pg_stream& client, byte_buffer& input, std::string user);
 
   // Finishes the login (ParameterStatus, BackendKeyData, ReadyForQuery) and answers commands
   // until the client leaves or terminate() is called.
@@ -62,7 +56,7 @@ class admin_console {
   // The configuration in use on this worker: the one place the console reads it.
   const config::config& cfg() const;
 
-  worker& worker_;
+  worker_context& worker_;
   shared_state& shared_;
   pg_stream& client_;
   byte_buffer& input_;
@@ -72,13 +66,5 @@ class admin_console {
   bool closing_ = false;
   std::string close_reason_;
 };
-
-// The console's result sets, from values: pure, so they can be tested without sockets.
-struct stats_totals {
-  std::uint64_t xact_count = 0, query_count = 0, received = 0, sent = 0;
-  std::uint64_t xact_time_us = 0, query_time_us = 0, wait_time_us = 0, wait_count = 0;
-};
-admin_result show_stats(const stats_totals& totals, double uptime_seconds);
-admin_result show_config(const config::config& cfg);
 
 }  // namespace pgsteer::proxy

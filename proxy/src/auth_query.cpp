@@ -7,7 +7,7 @@
 #include "pgsteer/protocol/framer.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "server_pool.hpp"
-#include "worker.hpp"
+#include "worker_context.hpp"
 
 namespace pgsteer::proxy {
 
@@ -81,7 +81,7 @@ awaitable<bool> run_query(server_connection& server, const std::string& query,
 
 }  // namespace
 
-awaitable<result> look_up_user_secrets(worker& owner, const config::database& db,
+awaitable<result> look_up_user_secrets(worker_context& owner, const config::database& db,
                                        const std::string& user) {
   // This worker's configuration, held across the waits below (a reload may replace it).
   const auto snapshot = owner.config_ptr();

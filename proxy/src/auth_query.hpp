@@ -13,7 +13,7 @@
 
 namespace pgsteer::proxy {
 
-class worker;
+class worker_context;
 
 // Why a lookup could not be answered (the primary is unreachable, the query failed): the client
 // is refused as when no server is available; it says nothing about the user.
@@ -25,6 +25,6 @@ struct lookup_failure {
 // `db`: the database whose pool runs the query (auth_query.database, else the client's). Runs
 // on `owner`'s thread.
 awaitable<std::variant<std::shared_ptr<const user_secrets>, lookup_failure>> look_up_user_secrets(
-    worker& owner, const config::database& db, const std::string& user);
+    worker_context& owner, const config::database& db, const std::string& user);
 
 }  // namespace pgsteer::proxy

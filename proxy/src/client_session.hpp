@@ -12,8 +12,10 @@
 
 #include <boost/asio/cancellation_signal.hpp>
 
+#include "aborted_block.hpp"
 #include "inspection.hpp"
 #include "io.hpp"
+#include "parameter_sync.hpp"
 #include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
@@ -23,49 +25,41 @@
 #include "pgsteer/tls/contexts.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
+#include "statement_map.hpp"
 #include "stats.hpp"
+#include "worker_context.hpp"
 
 namespace pgsteer::proxy {
 
-class worker;
 class shared_state;
 class server_pool;
 struct config_snapshot;
 class admin_console;
 
-awaitable<void> run_client_session(tcp::socket socket, worker& owner);
+awaitable<void> run_client_session(tcp::socket socket, worker_context& owner);
 
-// Where a cancel request for a session must go right now.
-struct cancel_target {
-  std::string host;
-  std::uint16_t port = 0;
-  std::int32_t process_id = 0;
-  std::int32_t secret_key = 0;
-};
-
-class client_session {
+class client_session final : public session_handle, private request_sink {
  public:
-  client_session(tcp::socket socket, worker& owner);
+  client_session(tcp::socket socket, worker_context& owner);
   ~client_session();
   client_session(const client_session&) = delete;
   client_session& operator=(const client_session&) = delete;
 
   awaitable<void> serve();
+  // The worker's sweep (about once a second): a client that holds no server and has sent
+  // nothing for park_after ends its relay coroutines and waits in park() instead.
+  void park_if_quiet(steady_clock::time_point now) override;
+  static constexpr auto park_after = std::chrono::seconds(1);
 
-  std::int32_t secret_key() const { return secret_key_; }
-  // The backend serving this client at this moment, if any.
-  std::optional<cancel_target> cancel_target_now() const;
-  // Ends the session (shutdown, KILL): the client gets `error` before the connection closes, and
-  // the server it holds is closed, not pooled.
-  void terminate(const protocol::error_fields& error,
-                 std::string reason = "pgsteer is shutting down");
-  // The worker drains: the session ends with 57P01 now if it is between transactions, else at
-  // the end of the transaction it is in.
-  void drain();
-  // For SHOW CLIENTS / SERVERS / POOLS (worker::inspect).
-  client_info describe() const;
-  const server_pool* pool() const { return pool_; }
-  const server_connection* server() const { return server_.get(); }
+  // session_handle (worker_context.hpp): what the worker's registry asks of a session.
+  std::int32_t secret_key() const override { return secret_key_; }
+  std::optional<cancel_target> cancel_target_now() const override;
+  void terminate(const protocol::error_fields& error, std::string reason) override;
+  void drain() override;
+  // For SHOW CLIENTS / SERVERS / POOLS (worker_context::inspect).
+  client_info describe() const override;
+  const server_pool* pool() const override { return pool_; }
+  const server_connection* server() const override { return server_.get(); }
 
  private:
   // Startup phase: the first packets, authentication, the ParameterStatus set. false: close.
@@ -86,7 +80,8 @@ class client_session {
                              std::string detail = {});
   // Reads the next password-type message ('p') during authentication.
   awaitable<std::optional<std::string_view>> read_password_message();
-  void apply_startup_parameters(const protocol::startup_packet& packet);
+  // The client's startup settings (parameters and `options`); false: refused, and closed.
+  bool apply_startup_parameters(const protocol::startup_packet& packet);
   // `login_target`: where this client's first transaction would go (its pool learns the settings).
   awaitable<bool> settle_startup_parameters(target login_target);
 
@@ -95,7 +90,6 @@ class client_session {
   awaitable<void> server_to_client();
   // One whole client message; may lease a server first.
   awaitable<void> handle_client_message(char type, std::string_view message, std::string_view body);
-  bool answer_without_server(char type, std::string_view body);
   // Leases a server for a transaction bound for `want` (router.hpp) and prepares it for this
   // client.
   awaitable<bool> attach_server(target want, bool at_login = false);
@@ -107,12 +101,14 @@ class client_session {
   // before the relay runs).
   awaitable<bool> exchange_with_server();
   void synchronize_parameters();
-  bool reset_to_startup_value(const std::string& name, const std::string& value);
   void forward(char type, std::string_view message, bool swallow = false, std::uint32_t tag = 0);
   void inject(char type, std::string_view message, std::uint32_t tag = 0);
-  bool rewrite_statement_message(char type, std::string_view message, std::string_view body);
-  void ensure_prepared(std::uint64_t statement);
+  // request_sink: what the statement map sends the server.
+  void send(char type, std::string_view message, bool swallow, std::uint32_t tag) override {
+    forward(type, message, swallow, tag);
+  }
   void process_server_messages(server_connection& server);
+  bool pass_through(server_connection& server);
   void maybe_release();
   void release_server();
   // Statistics (stats.hpp): the client's state for the gauges, and a forwarded ReadyForQuery.
@@ -130,15 +126,15 @@ class client_session {
   awaitable<void> retry_read();
   void stop_retry_log();
   static bool is_reply_preamble(char type);
-  // A request while aborted_block_: COMMIT or ROLLBACK end the block (as ROLLBACK), anything else
-  // fails with 25P02.
-  void answer_in_aborted_block(char type, std::string_view body);
 
   // Output to the client goes through server_to_client(), the only writer of the socket.
   void send_to_client(std::string_view bytes);
   void send_error(const protocol::error_fields& error);
   void fatal(std::string_view sqlstate, std::string message, std::string detail = {});
   awaitable<void> flush_to_client();
+  awaitable<void> park();
+  // After a FATAL for a request the client was still sending: lets the error reach it.
+  awaitable<void> drain_client();
   void wake();
   void close(std::string reason);
 
@@ -153,7 +149,7 @@ class client_session {
   void log_if_slow(const server_connection& server);
   void time_request(char type, std::string_view sql, std::string_view body);
 
-  worker& worker_;
+  worker_context& worker_;
   shared_state& shared_;
   // The configuration this session runs with: the worker's at accept, the worker's latest from
   // its next transaction boundary after a reload. db_ and user_config_ point into it.
@@ -181,29 +177,29 @@ class client_session {
   // A server lost while a read or write of it was pending: discarded once none is.
   std::unique_ptr<server_connection> lost_server_;
   server_pool* lost_pool_ = nullptr;
-  // The server of the client's transaction block was lost: like PostgreSQL after an error, the
-  // block is failed until the client ends it. loss_error_: the error its next request gets (the
-  // loss came between two of its requests).
-  bool aborted_block_ = false;
-  bool ending_aborted_block_ = false;  // the extended batch in progress is its COMMIT/ROLLBACK
-  std::optional<protocol::error_fields> loss_error_;
-  parameter_map parameters_;          // the client's own session parameters
-  parameter_map startup_parameters_;  // what RESET returns them to, as PostgreSQL's reset values
+  // The server of the client's transaction block was lost: failed until the client ends it.
+  aborted_block aborted_;
+  parameter_sync params_;  // the client's own session parameters, and what RESET returns to
   parameter_map* observed_parameters_ = nullptr;     // collects ParameterStatus while set
   std::optional<protocol::error_fields> own_error_;  // the last error of pgsteer's own request
-  std::string close_after_sync_;  // a name pgsteer holds on the server until the client's Sync
-  std::map<std::string, std::uint64_t, std::less<>> statements_;  // client name -> statement id
+  statement_map statements_;  // the client's prepared statement names (transaction pooling)
 
   std::int32_t process_id_ = 0;
   std::int32_t secret_key_ = 0;
   bool registered_ = false;
   bool closing_ = false;
   bool writing_to_server_ = false;
-  bool waiting_for_server_ = false;  // server_to_client() is parked in a cancellable wait
-  bool server_busy_ = false;         // server_to_client() has a read pending on server_
-  bool release_asked_ = false;       // release server_ once that read is over
-  bool relaying_ = false;            // logged in: the relay runs
-  bool skip_until_sync_ = false;     // a request failed before reaching a server
+  bool waiting_for_server_ = false;   // server_to_client() is parked in a cancellable wait
+  bool server_busy_ = false;          // server_to_client() has a read pending on server_
+  bool release_asked_ = false;        // release server_ once that read is over
+  bool relaying_ = false;             // logged in: the relay runs
+  bool input_closed_ = false;         // the client half-closed: finish its requests, then close
+  bool idle_waiting_ = false;         // client_to_server() waits for the client, holding nothing
+  bool park_ = false;                 // the relay ends and park() waits (park_if_quiet())
+  bool drain_before_close_ = false;   // see drain_client()
+  bool passthrough_forward_ = false;  // the large message passing through is the client's
+  std::size_t passthrough_left_ = 0;  // bytes of it still to come from the server
+  bool skip_until_sync_ = false;      // a request failed before reaching a server
   bool server_said_fatal_ = false;
   bool looked_up_ = false;  // auth_query found this user
   // consistency: read_your_writes. A transaction on the primary ended at wrote_at_; reads go to
@@ -213,8 +209,6 @@ class client_session {
   bool on_primary_ = false;
   std::optional<steady_clock::time_point> wrote_at_;
   std::optional<protocol::lsn> must_see_;
-  bool may_reset_ = false;          // the running request may RESET/DISCARD session settings
-  bool resync_parameters_ = false;  // the server's settings no longer match parameters_
   std::string close_reason_;
   steady_clock::time_point connected_at_;
   // For the drain: ReadyForQuery messages relayed (0: a client that just connected), and

@@ -1,6 +1,6 @@
-// The small I/O vocabulary every coroutine in proxy/ shares: the Asio names, a read buffer that
-// holds whole protocol messages, readiness-based reads (a wait for "readable" can be cancelled
-// without losing bytes, a read cannot), and the one timeout helper.
+// The small vocabulary every coroutine in proxy/ shares: the Asio names, a read buffer that holds
+// whole protocol messages, and the one timeout helper. Reading and writing a connection, TCP or
+// TLS, is pg_stream.hpp's.
 #pragma once
 
 #include <boost/asio/as_tuple.hpp>
@@ -12,7 +12,6 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstring>
@@ -70,37 +69,6 @@ class byte_buffer {
   std::size_t begin_ = 0;
   std::size_t end_ = 0;
 };
-
-// Reads what is available without blocking (the socket is non-blocking). Returns bytes read;
-// 0 with ec = would_block when nothing was ready; an error or eof otherwise.
-inline std::size_t read_available(tcp::socket& socket, byte_buffer& buffer, std::size_t want,
-                                  error_code& ec) {
-  const std::size_t n = socket.read_some(buffer.prepare(want), ec);
-  buffer.commit(n);
-  return n;
-}
-
-// Reads what is there, waiting until something is. Cancelled (the coroutine's cancellation
-// slot), it returns operation_aborted having read nothing: no bytes are lost. A buffer without
-// memory (an idle connection's, see byte_buffer::shrink) gets it only once there is something to
-// read. Asio tries the read before it waits, so a busy connection costs one recv per call.
-inline awaitable<error_code> read_more(tcp::socket& socket, byte_buffer& buffer,
-                                       std::size_t want = 16 * 1024) {
-  if (!buffer.holds_memory()) {
-    auto [wait_ec] = co_await socket.async_wait(tcp::socket::wait_read, use_tuple);
-    if (wait_ec) co_return wait_ec;
-  }
-  auto [ec, n] = co_await socket.async_read_some(buffer.prepare(want), use_tuple);
-  buffer.commit(n);
-  if (n > 0) co_return error_code{};
-  co_return ec ? ec : asio::error::eof;
-}
-
-inline awaitable<error_code> write_all(tcp::socket& socket, std::string_view bytes) {
-  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
-  (void)n;
-  co_return ec;
-}
 
 // Runs `op` with a deadline: the result, or asio::error::timed_out when the timer fired first
 // (the operation is then cancelled). The one timeout helper (STYLE.md).

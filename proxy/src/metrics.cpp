@@ -67,7 +67,7 @@ pm::MetricFamily& gauge(std::vector<pm::MetricFamily>& out, std::string name, st
 double sum(const shared_state& shared,
            const std::function<std::uint64_t(const worker_stats&)>& read) {
   std::uint64_t total = 0;
-  for (const worker* w : shared.workers) total += read(w->stats());
+  for (const worker_context* w : shared.workers) total += read(w->stats());
   return static_cast<double>(total);
 }
 
@@ -77,7 +77,7 @@ void add_histogram(std::vector<pm::MetricFamily>& out, std::string name, std::st
   pm::ClientMetric m;
   std::array<std::uint64_t, stat_histogram::bounds.size() + 1> buckets{};
   double seconds = 0;
-  for (const worker* w : shared.workers) {
+  for (const worker_context* w : shared.workers) {
     const auto& h = w->stats().*member;
     for (std::size_t i = 0; i < buckets.size(); ++i) buckets[i] += h.bucket(i);
     seconds += h.sum_seconds();
@@ -312,7 +312,7 @@ awaitable<std::string> metrics::scrape(const topology* snapshot) {
   asio::steady_timer done(executor, std::chrono::seconds(1));
   g->pending = shared_.workers.size();
   g->done = &done;
-  for (worker* w : shared_.workers) {
+  for (worker_context* w : shared_.workers) {
     asio::post(w->context(), [w, g, executor]() mutable {
       auto counts = w->pool_counts();
       asio::post(executor, [g = std::move(g), counts = std::move(counts)]() mutable {

@@ -13,7 +13,7 @@
 #include <prometheus/metric_family.h>
 
 #include "io.hpp"
-#include "worker.hpp"
+#include "worker_context.hpp"
 
 namespace pgsteer::proxy {
 

@@ -1,8 +1,9 @@
 // A PostgreSQL connection's byte stream, either leg: plain TCP, or TLS over that same socket
 // once an SSLRequest (or a direct TLS ClientHello) upgraded it. The plain path costs one
 // predictable branch per operation: no virtual call, no allocation (the TLS stream is allocated
-// once, at the upgrade). Also the read_more / write_all / read_available overloads of io.hpp for
-// it, so callers read the same either way.
+// once, at the upgrade). With it, the reads and writes every connection in proxy/ uses: whole
+// writes, and readiness-based reads (a wait for "readable" can be cancelled without losing
+// bytes, a read cannot).
 #pragma once
 
 #include <openssl/ssl.h>
@@ -12,6 +13,7 @@
 
 #include <boost/asio/ssl/context.hpp>
 #include <boost/asio/ssl/stream.hpp>
+#include <boost/asio/write.hpp>
 
 #include "io.hpp"
 
@@ -66,6 +68,8 @@ class pg_stream {
   std::unique_ptr<tls_stream> tls_;
 };
 
+// Reads what is available without blocking (the socket is non-blocking). Returns bytes read;
+// 0 with ec = would_block when nothing was ready; an error or eof otherwise.
 inline std::size_t read_available(pg_stream& stream, byte_buffer& buffer, std::size_t want,
                                   error_code& ec) {
   const std::size_t n = stream.read_some(buffer.prepare(want), ec);
@@ -73,8 +77,12 @@ inline std::size_t read_available(pg_stream& stream, byte_buffer& buffer, std::s
   return n;
 }
 
-// As read_more(tcp::socket&, ...). Over TLS there is no wait for readability first: the TLS
-// engine may already hold bytes the socket will not signal again.
+// Reads what is there, waiting until something is. Cancelled (the coroutine's cancellation
+// slot), it returns operation_aborted having read nothing: no bytes are lost. A buffer without
+// memory (an idle connection's, see byte_buffer::shrink) gets it only once there is something to
+// read. Asio tries the read before it waits, so a busy connection costs one recv per call. Over
+// TLS there is no wait for readability first: the TLS engine may already hold bytes the socket
+// will not signal again.
 inline awaitable<error_code> read_more(pg_stream& stream, byte_buffer& buffer,
                                        std::size_t want = 16 * 1024) {
   if (auto* tls = stream.tls()) {
@@ -93,15 +101,19 @@ inline awaitable<error_code> read_more(pg_stream& stream, byte_buffer& buffer,
   co_return ec ? ec : asio::error::eof;
 }
 
+inline awaitable<error_code> write_all(tcp::socket& socket, std::string_view bytes) {
+  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
+  (void)n;
+  co_return ec;
+}
+
 inline awaitable<error_code> write_all(pg_stream& stream, std::string_view bytes) {
   if (auto* tls = stream.tls()) {
     auto [ec, n] = co_await asio::async_write(*tls, asio::buffer(bytes), use_tuple);
     (void)n;
     co_return ec;
   }
-  auto [ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(bytes), use_tuple);
-  (void)n;
-  co_return ec;
+  co_return co_await write_all(stream.socket(), bytes);
 }
 
 }  // namespace pgsteer::proxy

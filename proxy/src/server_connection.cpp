@@ -29,44 +29,6 @@ server_connection::server_connection(tcp::socket s, const config::backend& backe
       id_(id),
       created_(steady_clock::now()) {}
 
-void server_connection::touch_statement(std::uint64_t statement) {
-  auto it = lru_index_.find(statement);
-  if (it != lru_index_.end()) lru_.splice(lru_.end(), lru_, it->second);
-}
-
-std::uint64_t server_connection::add_statement(std::uint64_t statement, std::size_t capacity) {
-  std::uint64_t evicted = 0;
-  if (capacity > 0 && lru_.size() >= capacity) {
-    evicted = lru_.front();
-    lru_index_.erase(evicted);
-    lru_.pop_front();
-  }
-  lru_index_[statement] = lru_.insert(lru_.end(), statement);
-  return evicted;
-}
-
-void server_connection::forget_statement(std::uint64_t statement) {
-  auto it = lru_index_.find(statement);
-  if (it == lru_index_.end()) return;
-  lru_.erase(it->second);
-  lru_index_.erase(it);
-}
-
-void server_connection::forget_all_statements() {
-  lru_.clear();
-  lru_index_.clear();
-}
-
-bool is_server_property(std::string_view parameter) {
-  static constexpr std::array<std::string_view, 7> properties{
-      "server_version",        "server_encoding", "integer_datetimes", "is_superuser",
-      "session_authorization", "in_hot_standby",  "scram_iterations"};
-  for (auto p : properties) {
-    if (p == parameter) return true;
-  }
-  return false;
-}
-
 namespace {
 
 p::error_fields failure(std::string message, std::string detail = {}) {

@@ -12,20 +12,18 @@
 #include <string>
 #include <unordered_map>
 
+#include "parameter_sync.hpp"
 #include "pg_stream.hpp"
 #include "pgsteer/config/config.hpp"
 #include "pgsteer/protocol/error_response.hpp"
 #include "pgsteer/protocol/reply_filter.hpp"
 #include "pgsteer/protocol/transaction_tracker.hpp"
+#include "statement_registry.hpp"
 
 namespace pgsteer::proxy {
 
 class shared_state;
 struct config_snapshot;
-
-// Session parameters by name, as the server reports them (ParameterStatus) or as pgsteer set
-// them.
-using parameter_map = std::map<std::string, std::string, std::less<>>;
 
 class server_connection {
  public:
@@ -36,7 +34,8 @@ class server_connection {
   protocol::transaction_tracker tracker;
   protocol::reply_filter replies;
   parameter_map parameters;
-  std::int32_t process_id = 0;  // the backend's BackendKeyData, for cancel requests
+  server_statements statements;  // prepared statements (by registry id) this server holds
+  std::int32_t process_id = 0;   // the backend's BackendKeyData, for cancel requests
   std::int32_t secret_key = 0;
   bool in_hot_standby = false;
   bool needs_reset = false;       // session pooling: run server_reset_query before the next client
@@ -48,21 +47,10 @@ class server_connection {
   steady_clock::time_point created() const { return created_; }
   steady_clock::time_point idle_since;
 
-  // Prepared statements (by pgsteer's id) this server holds, least recently used first.
-  bool has_statement(std::uint64_t statement) const { return lru_index_.count(statement) != 0; }
-  void touch_statement(std::uint64_t statement);
-  // Records a statement; returns the one to close first when the cache is full (0: none).
-  std::uint64_t add_statement(std::uint64_t statement, std::size_t capacity);
-  void forget_statement(std::uint64_t statement);
-  void forget_all_statements();
-  std::size_t statement_count() const { return lru_.size(); }
-
  private:
   config::backend backend_;  // a copy: it outlives any configuration snapshot
   std::uint64_t id_;
   steady_clock::time_point created_;
-  std::list<std::uint64_t> lru_;
-  std::unordered_map<std::uint64_t, std::list<std::uint64_t>::iterator> lru_index_;
 };
 
 // Why a login failed: the server's own error (to pass on to the client) or pgsteer's.
@@ -82,8 +70,5 @@ awaitable<login_result> connect_server(shared_state& shared,
                                        const config::backend& backend, const std::string& dbname,
                                        const std::string& user, std::uint64_t id,
                                        const std::string& application_name = {});
-
-// Parameters a server reports that describe the server, not the session: never synced.
-bool is_server_property(std::string_view parameter);
 
 }  // namespace pgsteer::proxy

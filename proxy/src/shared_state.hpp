@@ -24,7 +24,7 @@
 
 namespace pgsteer::proxy {
 
-class worker;
+class worker_context;
 using steady_clock_point = std::chrono::steady_clock::time_point;
 
 // How pgsteer checks a user's clients and logs in to backends as that user.
@@ -114,8 +114,8 @@ class shared_state {
   std::atomic<std::uint32_t> clients{0};
   std::atomic<std::uint64_t> next_server_id{1};
   std::atomic<std::uint64_t> next_client_id{1};
-  std::vector<worker*> workers;        // set once before any worker runs
-  stat_database_names database_names;  // behind the per-database counters (stats.hpp)
+  std::vector<worker_context*> workers;  // set once before any worker runs
+  stat_database_names database_names;    // behind the per-database counters (stats.hpp)
 
   // Lifecycle, set by the runtime before any worker runs and callable from any thread (the admin
   // console's RELOAD and SHUTDOWN, signals). reload() re-reads and validates the configuration

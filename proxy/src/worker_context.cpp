@@ -1,12 +1,11 @@
-// worker: acceptors, pools, statement names and the cancel registry of one thread.
-#include "worker.hpp"
+// worker_context: the pools, topology, pause state, statement names and session registry of one
+// worker (see worker_context.hpp).
+#include "worker_context.hpp"
 
 #include <spdlog/spdlog.h>
-#include <sys/socket.h>
 
 #include <boost/asio/post.hpp>
 
-#include "client_session.hpp"
 #include "pgsteer/protocol/sqlstate.hpp"
 #include "pgsteer/protocol/startup.hpp"
 #include "shared_state.hpp"
@@ -17,81 +16,16 @@ namespace {
 
 constexpr int session_bits = 24;  // the low bits of a client process id; the worker is above
 
-// SO_REUSEPORT lets every worker bind the same address; the kernel spreads new connections.
-using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
-
 }  // namespace
 
-worker::worker(shared_state& shared, std::uint32_t index)
-    : shared_(shared), index_(index), config_(shared.config()), random_(std::random_device{}()) {}
+worker_context::worker_context(shared_state& shared, std::uint32_t index)
+    : shared_(shared),
+      index_(index),
+      config_(shared.config()),
+      random_(std::random_device{}()),
+      statements_("pgsteer_" + std::to_string(index) + "_") {}
 
-worker::~worker() {
-  join();
-}
-
-void worker::listen() {
-  for (const auto& address : config_->cfg.listen) {
-    tcp::resolver resolver(context_);
-    const auto results = resolver.resolve(address.host, std::to_string(address.port));
-    for (const auto& entry : results) {
-      auto acceptor = std::make_unique<tcp::acceptor>(context_);
-      acceptor->open(entry.endpoint().protocol());
-      acceptor->set_option(tcp::acceptor::reuse_address(true));
-      acceptor->set_option(reuse_port(true));
-      acceptor->bind(entry.endpoint());
-      acceptor->listen(asio::socket_base::max_listen_connections);
-      acceptors_.push_back(std::move(acceptor));
-      break;  // the first address a name resolves to
-    }
-  }
-}
-
-void worker::start() {
-  for (auto& acceptor : acceptors_) {
-    asio::co_spawn(context_, accept(*acceptor), [](std::exception_ptr e) {
-      if (e) spdlog::critical("bug: the accept loop ended with an exception");
-    });
-  }
-  asio::co_spawn(context_, sweep(), [](std::exception_ptr e) {
-    if (e) spdlog::critical("bug: the pool sweeper ended with an exception");
-  });
-  thread_ = std::thread([this] { context_.run(); });
-}
-
-void worker::stop() {
-  asio::post(context_, [this] {
-    stopping_ = true;
-    for (auto& acceptor : acceptors_) {
-      // Connections the kernel already completed are clients that connected before the drain:
-      // closing the socket would reset them, so they are taken (and get their first
-      // transaction, client_session::serve). Anyone later is refused by the closed port, which
-      // a load balancer retries elsewhere.
-      error_code ec;
-      acceptor->non_blocking(true, ec);
-      for (;;) {
-        tcp::socket socket(context_);
-        acceptor->accept(socket, ec);
-        if (ec) break;
-        start_session(std::move(socket));
-      }
-      acceptor->close(ec);
-    }
-    // Clients waiting for a primary are between transactions: they are refused, not kept.
-    for (auto* timer : topology_waiters_) timer->cancel();
-    std::vector<client_session*> sessions;
-    for (auto& [pid, s] : sessions_) sessions.push_back(s);
-    for (auto* s : sessions) s->drain();
-    asio::co_spawn(context_, drain(), [](std::exception_ptr e) {
-      if (e) spdlog::critical("bug: draining a worker threw");
-    });
-  });
-}
-
-void worker::terminate_sessions() {
-  asio::post(context_, [this] { shutdown_sessions(); });
-}
-
-void worker::set_config(std::shared_ptr<const config_snapshot> snapshot) {
+void worker_context::set_config(std::shared_ptr<const config_snapshot> snapshot) {
   config_ = std::move(snapshot);
   for (auto& [key, pool] : pools_) {
     const auto* db = config_->cfg.find_database(std::get<0>(key));
@@ -99,60 +33,13 @@ void worker::set_config(std::shared_ptr<const config_snapshot> snapshot) {
   }
 }
 
-std::size_t worker::share_of(const config::config& cfg, const config::database& db) const {
+std::size_t worker_context::share_of(const config::config& cfg, const config::database& db) const {
   const std::size_t size = db.pool_size.value_or(cfg.pool.size);
   const std::size_t workers = shared_.worker_count();
   return size / workers + (index_ < size % workers ? 1 : 0);
 }
 
-awaitable<void> worker::drain() {
-  asio::steady_timer timer(context_);
-  while (active_sessions_ > 0) {
-    timer.expires_after(std::chrono::milliseconds(10));
-    co_await timer.async_wait(use_tuple);
-  }
-  pools_.clear();  // closes idle servers
-  context_.stop();
-}
-
-void worker::join() {
-  if (thread_.joinable()) thread_.join();
-}
-
-awaitable<void> worker::accept(tcp::acceptor& acceptor) {
-  while (!stopping_) {
-    auto [ec, socket] = co_await acceptor.async_accept(use_tuple);
-    if (ec) {
-      if (stopping_ || ec == asio::error::operation_aborted) break;
-      spdlog::warn("worker {}: accept failed: {}", index_, ec.message());
-      continue;
-    }
-    start_session(std::move(socket));
-  }
-}
-
-void worker::start_session(tcp::socket socket) {
-  asio::co_spawn(context_, run_client_session(std::move(socket), *this), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::critical("bug: a client session threw: {}", ex.what());
-    }
-  });
-}
-
-awaitable<void> worker::sweep() {
-  asio::steady_timer timer(context_);
-  while (!stopping_) {
-    timer.expires_after(std::chrono::seconds(1));
-    auto [ec] = co_await timer.async_wait(use_tuple);
-    (void)ec;
-    for (auto& [key, pool] : pools_) pool->sweep();
-  }
-}
-
-std::vector<pool_count> worker::pool_counts() const {
+std::vector<pool_count> worker_context::pool_counts() const {
   std::vector<pool_count> counts;
   counts.reserve(pools_.size());
   for (const auto& [key, pool] : pools_) {
@@ -162,8 +49,8 @@ std::vector<pool_count> worker::pool_counts() const {
   return counts;
 }
 
-server_pool& worker::pool(const config::database& db, const config::user& user,
-                          std::size_t backend) {
+server_pool& worker_context::pool(const config::database& db, const config::user& user,
+                                  std::size_t backend) {
   auto key = std::make_tuple(db.name, user.name, backend);
   auto it = pools_.find(key);
   if (it != pools_.end()) return *it->second;
@@ -183,7 +70,7 @@ server_pool& worker::pool(const config::database& db, const config::user& user,
   return *pools_.emplace(std::move(key), std::move(pool)).first->second;
 }
 
-awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_backend(
+awaitable<std::variant<std::size_t, protocol::error_fields>> worker_context::choose_backend(
     const config::database& db, const config::user& user, target want,
     const std::vector<std::size_t>& excluded, std::optional<protocol::lsn> must_see) {
   // Read before the first wait: a reload may replace config_ while this coroutine waits.
@@ -230,8 +117,8 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker::choose_back
   }
 }
 
-awaitable<void> worker::wait_for_topology_after(std::uint64_t version,
-                                                steady_clock::time_point deadline) {
+awaitable<void> worker_context::wait_for_topology_after(std::uint64_t version,
+                                                        steady_clock::time_point deadline) {
   while ((!topology_ || topology_->version <= version) && steady_clock::now() < deadline &&
          !stopping_) {
     asio::steady_timer timer(context_, deadline);
@@ -241,7 +128,7 @@ awaitable<void> worker::wait_for_topology_after(std::uint64_t version,
   }
 }
 
-void worker::set_topology(std::shared_ptr<const topology> snapshot) {
+void worker_context::set_topology(std::shared_ptr<const topology> snapshot) {
   const topology* before = topology_.get();
   for (auto& [key, pool] : pools_) {
     const auto k = pool->backend_index();
@@ -261,23 +148,7 @@ void worker::set_topology(std::shared_ptr<const topology> snapshot) {
   for (auto* timer : topology_waiters_) timer->cancel();
 }
 
-std::uint64_t worker::statement_id(std::string_view query, std::string_view parameter_types,
-                                   std::uint16_t parameter_count) {
-  std::string key;
-  key.reserve(query.size() + parameter_types.size() + 1);
-  key.append(query).push_back('\0');
-  key.append(parameter_types);
-  auto it = statement_ids_.find(key);
-  if (it != statement_ids_.end()) return it->second;
-  const auto id = next_statement_++;
-  statement_ids_.emplace(std::move(key), id);
-  statements_.emplace(
-      id, prepared_statement{std::string(query), std::string(parameter_types), parameter_count,
-                             "pgsteer_" + std::to_string(index_) + "_" + std::to_string(id)});
-  return id;
-}
-
-std::int32_t worker::register_session(client_session& session) {
+std::int32_t worker_context::register_session(session_handle& session) {
   for (;;) {
     const std::uint32_t low = next_session_++ & ((1u << session_bits) - 1);
     if (low == 0) continue;
@@ -286,19 +157,25 @@ std::int32_t worker::register_session(client_session& session) {
   }
 }
 
-void worker::unregister_session(std::int32_t process_id) {
+void worker_context::unregister_session(std::int32_t process_id) {
   sessions_.erase(process_id);
 }
 
-void worker::route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key) {
+void worker_context::park_quiet_sessions() {
+  const auto now = steady_clock::now();
+  for (auto& [pid, session] : sessions_) session->park_if_quiet(now);
+}
+
+void worker_context::route_cancel(shared_state& shared, std::int32_t process_id,
+                                  std::int32_t secret_key) {
   const auto index = static_cast<std::uint32_t>(process_id) >> session_bits;
   if (index >= shared.workers.size()) return;
-  worker* owner = shared.workers[index];
+  worker_context* owner = shared.workers[index];
   asio::post(owner->context_,
              [owner, process_id, secret_key] { owner->cancel(process_id, secret_key); });
 }
 
-void worker::cancel(std::int32_t process_id, std::int32_t secret_key) {
+void worker_context::cancel(std::int32_t process_id, std::int32_t secret_key) {
   auto it = sessions_.find(process_id);
   if (it == sessions_.end() || it->second->secret_key() != secret_key) return;
   auto target = it->second->cancel_target_now();
@@ -325,15 +202,15 @@ void worker::cancel(std::int32_t process_id, std::int32_t secret_key) {
       [](std::exception_ptr) {});
 }
 
-void worker::shutdown_sessions() {
+void worker_context::shutdown_sessions() {
   protocol::error_fields e;
   e.severity = "FATAL";
   e.code = "57P01";
   e.message = "terminating connection due to administrator command";
   // terminate() may unregister nothing synchronously; copy first.
-  std::vector<client_session*> sessions;
+  std::vector<session_handle*> sessions;
   for (auto& [pid, s] : sessions_) sessions.push_back(s);
-  for (auto* s : sessions) s->terminate(e);
+  for (auto* s : sessions) s->terminate(e, "pgsteer is shutting down");
   wake_paused();
 }
 
@@ -364,13 +241,13 @@ server_info describe_server(const server_connection& server, const server_pool& 
   }
   s.connect_time = wall_clock_of(server.created());
   s.remote_pid = server.process_id;
-  s.prepared_statements = server.statement_count();
+  s.prepared_statements = server.statements.size();
   return s;
 }
 
 }  // namespace
 
-worker_inspection worker::inspect() const {
+worker_inspection worker_context::inspect() const {
   worker_inspection out;
   std::map<const server_pool*, pool_info> pools;
   for (const auto& [key, pool] : pools_) {
@@ -410,7 +287,7 @@ worker_inspection worker::inspect() const {
   return out;
 }
 
-std::size_t worker::busy_servers(const std::string& database) const {
+std::size_t worker_context::busy_servers(const std::string& database) const {
   std::size_t busy = 0;
   for (const auto& [key, pool] : pools_) {
     if (database.empty() || pool->database().name == database) busy += pool->leased();
@@ -418,7 +295,7 @@ std::size_t worker::busy_servers(const std::string& database) const {
   return busy;
 }
 
-void worker::pause(const std::string& database) {
+void worker_context::pause(const std::string& database) {
   if (database.empty()) {
     all_paused_ = true;
   } else {
@@ -426,7 +303,7 @@ void worker::pause(const std::string& database) {
   }
 }
 
-void worker::resume(const std::string& database) {
+void worker_context::resume(const std::string& database) {
   if (database.empty()) {
     all_paused_ = false;
     paused_databases_.clear();
@@ -436,20 +313,20 @@ void worker::resume(const std::string& database) {
   wake_paused();
 }
 
-awaitable<void> worker::wait_for_resume() {
+awaitable<void> worker_context::wait_for_resume() {
   asio::steady_timer timer(context_, steady_clock::time_point::max());
   pause_waiters_.push_back(&timer);
   co_await timer.async_wait(use_tuple);
   pause_waiters_.remove(&timer);
 }
 
-void worker::wake_paused() {
+void worker_context::wake_paused() {
   for (auto* timer : pause_waiters_) timer->cancel();
 }
 
-std::size_t worker::kill(const std::string& database, const protocol::error_fields& error) {
+std::size_t worker_context::kill(const std::string& database, const protocol::error_fields& error) {
   // terminate() may unregister nothing synchronously; copy first.
-  std::vector<client_session*> doomed;
+  std::vector<session_handle*> doomed;
   for (auto& [pid, s] : sessions_) {
     if (s->describe().database == database) doomed.push_back(s);
   }

@@ -1,6 +1,9 @@
-// One worker thread: its own io_context, a SO_REUSEPORT acceptor per listen address, its share of
-// every pool, and the client sessions the kernel gave it. Nothing here is touched by another
-// thread except through post() (cancel requests, stop).
+// What the sessions, the admin console and auth_query use of the worker they run on: its
+// io_context, configuration snapshot, share of every pool, topology snapshot, pause state,
+// statement registry, session registry (cancel requests, SHOW CLIENTS, KILL) and statistics.
+// The worker (worker.hpp) adds the thread and the acceptors; nothing here knows a session but
+// through session_handle, so nothing below the worker includes it. Nothing here is touched by
+// another thread except through post().
 #pragma once
 
 #include <cstdint>
@@ -10,7 +13,6 @@
 #include <random>
 #include <set>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <unordered_map>
 #include <variant>
@@ -24,27 +26,47 @@
 #include "pgsteer/protocol/messages.hpp"
 #include "router.hpp"
 #include "server_pool.hpp"
+#include "statement_registry.hpp"
 #include "stats.hpp"
 #include "topology.hpp"
 
 namespace pgsteer::proxy {
 
 class shared_state;
-class client_session;
 struct config_snapshot;
 
-// A named prepared statement as pgsteer knows it in transaction pooling: one per distinct
-// (query, parameter types) on this worker, prepared on servers under `server_name`.
-struct prepared_statement {
-  std::string query;
-  std::string parameter_types;  // raw Int32 OIDs
-  std::uint16_t parameter_count = 0;
-  std::string server_name;
-  // A server accepted it once: a client's Parse of it can be answered without a server.
-  bool validated = false;
+// Where a cancel request for a session must go right now.
+struct cancel_target {
+  std::string host;
+  std::uint16_t port = 0;
+  std::int32_t process_id = 0;
+  std::int32_t secret_key = 0;
 };
 
-// One pool's server connections on one worker at one moment (worker::pool_counts()).
+// A client session as its worker's registry sees it (client_session implements it): what SHOW
+// CLIENTS, KILL, cancel requests and a drain ask of a session. Worker thread only.
+class session_handle {
+ public:
+  virtual std::int32_t secret_key() const = 0;
+  // The backend serving this client at this moment, if any.
+  virtual std::optional<cancel_target> cancel_target_now() const = 0;
+  // Ends the session (shutdown, KILL): the client gets `error` before the connection closes, and
+  // the server it holds is closed, not pooled.
+  virtual void terminate(const protocol::error_fields& error, std::string reason) = 0;
+  // The worker drains: the session ends with 57P01 now if it is between transactions, else at
+  // the end of the transaction it is in.
+  virtual void drain() = 0;
+  virtual client_info describe() const = 0;
+  virtual const server_pool* pool() const = 0;
+  virtual const server_connection* server() const = 0;
+  // The worker's sweep: a session quiet long enough may give up what it holds while it waits.
+  virtual void park_if_quiet(steady_clock::time_point now) = 0;
+
+ protected:
+  ~session_handle() = default;
+};
+
+// One pool's server connections on one worker at one moment (worker_context::pool_counts()).
 struct pool_count {
   std::string database, user;
   std::size_t backend = 0;  // index in config.backends
@@ -53,23 +75,12 @@ struct pool_count {
   std::size_t waiting = 0;  // clients queued for a server
 };
 
-class worker {
+class worker_context {
  public:
-  worker(shared_state& shared, std::uint32_t index);
-  ~worker();
-  worker(const worker&) = delete;
-  worker& operator=(const worker&) = delete;
+  worker_context(shared_state& shared, std::uint32_t index);
+  worker_context(const worker_context&) = delete;
+  worker_context& operator=(const worker_context&) = delete;
 
-  // Opens this worker's acceptors (throws std::system_error when an address cannot be bound).
-  void listen();
-  void start();
-  // Drains (safe from any thread): stops accepting, ends idle sessions with 57P01 now and the
-  // others at their next transaction boundary, and stops the worker's loop once the last session
-  // is gone. Clients waiting for a primary are woken and refused.
-  void stop();
-  // Ends every remaining session now with 57P01 (shutdown_timeout passed); safe from any thread.
-  void terminate_sessions();
-  void join();
   // stop() was called: no new transaction starts on this worker (worker thread only).
   bool draining() const { return stopping_; }
 
@@ -108,20 +119,15 @@ class worker {
   void set_topology(std::shared_ptr<const topology> snapshot);
   const topology* current_topology() const { return topology_.get(); }
 
-  // The statement id for a Parse's query and parameter types (created on first sight).
-  std::uint64_t statement_id(std::string_view query, std::string_view parameter_types,
-                             std::uint16_t parameter_count);
-  const prepared_statement& statement(std::uint64_t id) const { return statements_.at(id); }
-  void mark_validated(std::uint64_t id) {
-    if (auto it = statements_.find(id); it != statements_.end()) it->second.validated = true;
-  }
+  // Named prepared statements in transaction pooling, shared by this worker's sessions.
+  statement_registry& statements() { return statements_; }
 
   // Client sessions by the process id pgsteer gave them (BackendKeyData), for CancelRequest.
   // The worker index is in the top bits, so any worker can route a cancel to the right one.
   // Every session, registered or still starting up, counts itself here while it runs.
   void session_started() { ++active_sessions_; }
   void session_ended() { --active_sessions_; }
-  std::int32_t register_session(client_session& session);
+  std::int32_t register_session(session_handle& session);
   void unregister_session(std::int32_t process_id);
   // Runs on any thread: forwards the cancel to the worker that owns `process_id`.
   static void route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key);
@@ -145,13 +151,11 @@ class worker {
   // Returns how many sessions were ended.
   std::size_t kill(const std::string& database, const protocol::error_fields& error);
 
- private:
-  awaitable<void> accept(tcp::acceptor& acceptor);
-  void start_session(tcp::socket socket);
-  awaitable<void> sweep();
-  // After stop(): ends the worker's loop once its last session is gone.
-  awaitable<void> drain();
+ protected:
+  ~worker_context() = default;
   void cancel(std::int32_t process_id, std::int32_t secret_key);
+  // The sweep's look at every registered session (session_handle::park_if_quiet()).
+  void park_quiet_sessions();
   void shutdown_sessions();
   // This worker's share of the pool size `cfg` gives `db` (the shares of all workers add up).
   std::size_t share_of(const config::config& cfg, const config::database& db) const;
@@ -162,7 +166,6 @@ class worker {
   // One thread runs it and owns every socket on it (other threads only post): no locking of
   // per-socket I/O state.
   asio::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
-  std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::map<std::tuple<std::string, std::string, std::size_t>, std::unique_ptr<server_pool>> pools_;
   std::shared_ptr<const config_snapshot> config_;
   std::shared_ptr<const topology> topology_;
@@ -171,12 +174,9 @@ class worker {
   std::set<std::string> paused_databases_;
   std::list<asio::steady_timer*> pause_waiters_;
   std::mt19937_64 random_;
-  std::unordered_map<std::string, std::uint64_t> statement_ids_;
-  std::unordered_map<std::uint64_t, prepared_statement> statements_;
-  std::uint64_t next_statement_ = 1;
-  std::unordered_map<std::int32_t, client_session*> sessions_;
+  statement_registry statements_;
+  std::unordered_map<std::int32_t, session_handle*> sessions_;
   std::uint32_t next_session_ = 1;
-  std::thread thread_;
   bool stopping_ = false;
   std::size_t active_sessions_ = 0;
   worker_stats stats_;

@@ -24,12 +24,14 @@
 #include "pgsteer/protocol/scram.hpp"
 #include "pgsteer/protocol/startup.hpp"
 #include "pgsteer_process.hpp"
+#include "raw_client.hpp"
 
 using pgsteer::test::cluster;
 using pgsteer::test::connect_failure;
 using pgsteer::test::eventually;
 using pgsteer::test::pgsteer_options;
 using pgsteer::test::pgsteer_process;
+using pgsteer::test::raw_client;
 using pgsteer::test::run_command;
 using pgsteer::test::try_connect_verbose;
 namespace pg = pgsteer::test::pg;
@@ -67,69 +69,6 @@ const char* auth_query_yaml =
     "  query: \"SELECT usename, passwd FROM public.pgsteer_lookup($1)\"\n"
     "  user: app\n"
     "  cache_ttl: 30s\n";
-
-// A raw client: connects to 127.0.0.1:port, for what libpq would not do (go silent).
-class raw_client {
- public:
-  explicit raw_client(int port) : fd_(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) {
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_port = htons(static_cast<std::uint16_t>(port));
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    REQUIRE(::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0);
-  }
-  ~raw_client() { ::close(fd_); }
-  raw_client(const raw_client&) = delete;
-  raw_client& operator=(const raw_client&) = delete;
-
-  void send(const std::string& bytes) {
-    REQUIRE(::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL) ==
-            static_cast<ssize_t>(bytes.size()));
-  }
-  // Everything pgsteer sends until it closes the connection (or `limit` passes).
-  std::string read_until_closed(std::chrono::milliseconds limit) {
-    std::string out;
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    while (std::chrono::steady_clock::now() < give_up) {
-      pollfd pfd{fd_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      char buf[4096];
-      const auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) {
-        closed_ = true;
-        break;
-      }
-      out.append(buf, static_cast<std::size_t>(n));
-    }
-    return out;
-  }
-  bool closed() const { return closed_; }
-  // The next whole message pgsteer sends (type, body); nullopt when it closes or goes silent.
-  std::optional<std::pair<char, std::string>> read_message(std::chrono::milliseconds limit) {
-    const auto give_up = std::chrono::steady_clock::now() + limit;
-    for (;;) {
-      const auto frame = p::next_frame(pending_, 1 << 20);
-      if (frame.status == p::frame_status::complete) {
-        std::pair<char, std::string> out{frame.type, std::string(frame.body)};
-        pending_.erase(0, frame.size);
-        return out;
-      }
-      if (frame.status != p::frame_status::need_more) return std::nullopt;
-      if (std::chrono::steady_clock::now() >= give_up) return std::nullopt;
-      pollfd pfd{fd_, POLLIN, 0};
-      if (::poll(&pfd, 1, 100) <= 0) continue;
-      char buf[4096];
-      const auto n = ::recv(fd_, buf, sizeof buf, 0);
-      if (n <= 0) return std::nullopt;
-      pending_.append(buf, static_cast<std::size_t>(n));
-    }
-  }
-
- private:
-  int fd_;
-  bool closed_ = false;
-  std::string pending_;
-};
 
 // What a client sees of one SCRAM login through pgsteer, step by step.
 struct scram_attempt {

@@ -82,3 +82,36 @@ TEST_CASE("a 200 MB result streams through with bounded memory while its reader 
   CHECK(peak_kb - baseline_kb < 32 * 1024);
   CHECK(reader.scalar("select 'after'") == "after");
 }
+
+TEST_CASE("a single 300 MB value streams through without pgsteer holding it", "[proxy]") {
+  auto& c = cluster::shared();
+  pgsteer_options options;
+  options.pool_size = 1;
+  options.workers = 1;
+  pgsteer_process proxy(c, options);
+  pg::connection client(proxy.conninfo("app_rw"));
+  CHECK(client.scalar("select 1") == "1");
+  const long baseline_kb = status_kb(proxy.pid(), "VmHWM");
+  REQUIRE(baseline_kb > 0);
+
+  // One DataRow of 300 MB: a value this large used to be framed whole in pgsteer's buffer (and
+  // copied again into the client's), growing pgsteer by twice its size.
+  constexpr long long value_bytes = 300LL * 1024 * 1024;
+  for (const char* mode : {"simple", "extended"}) {
+    INFO(mode << " protocol");
+    const std::string sql = "select repeat('x', " + std::to_string(value_bytes) + ") as v";
+    const auto rows =
+        std::string(mode) == "simple" ? client.exec(sql) : client.exec_params(sql, {});
+    REQUIRE(rows.size() == 1);
+    REQUIRE(rows[0][0]);
+    CHECK(static_cast<long long>(rows[0][0]->size()) == value_bytes);
+    CHECK(rows[0][0]->find_first_not_of('x') == std::string::npos);
+  }
+  const long peak_kb = status_kb(proxy.pid(), "VmHWM");
+  INFO("pgsteer peak RSS " << peak_kb << " kB, " << baseline_kb << " kB before the query");
+  CHECK(peak_kb - baseline_kb < 32 * 1024);
+  // The server went back to the pool in a clean state: the next query on it works.
+  CHECK(client.scalar("select 'after'") == "after");
+  pg::connection other(proxy.conninfo("app_rw"));
+  CHECK(other.scalar("select 2") == "2");
+}

@@ -149,6 +149,8 @@ class raw_client {
       ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     }
   }
+  // shutdown(SHUT_WR) on the socket, under TLS: a client that half-closes without close_notify.
+  void shutdown_write() { ::shutdown(fd_, SHUT_WR); }
   // One byte before any message (the answer to SSLRequest); 0 on EOF or error.
   char read_byte() {
     char c = 0;
@@ -277,6 +279,44 @@ TEST_CASE("direct TLS with ALPN postgresql carries the startup message; without 
     // ALPN naming another protocol: the handshake itself fails.
     raw_client client(proxy.port());
     CHECK_FALSE(client.handshake("http/1.1"));
+  }
+}
+
+TEST_CASE("a TLS client that half-closes after its request gets the whole answer, in both modes",
+          "[tls]") {
+  auto& backends = cluster::shared();
+  for (const char* mode : {"transaction", "session"}) {
+    DYNAMIC_SECTION(mode << " pooling") {
+      pgsteer_options options;
+      options.client_auth = "trust";
+      options.pool_mode = mode;
+      options.pool_size = 1;
+      options.workers = 1;
+      options.extra_yaml = client_tls_yaml("require");
+      pgsteer_process proxy(backends, options);
+      for (int run = 0; run < 20; ++run) {
+        INFO("run " << run);
+        raw_client client(proxy.port());
+        client.send(ssl_request());
+        REQUIRE(client.read_byte() == 'S');
+        REQUIRE(client.handshake(""));
+        client.send(startup_message("app"));
+        REQUIRE(client.read_until('Z'));
+        std::string query;
+        p::write_query(query, "select 'answered' from pg_sleep(0.01)");
+        client.send(query);
+        client.shutdown_write();
+        const auto row = client.read_until('D');
+        REQUIRE(row);
+        CHECK(row->find("answered") != std::string::npos);
+        CHECK(client.read_until('Z'));
+        // Then pgsteer closes.
+        CHECK(client.read_message().status != p::frame_status::complete);
+      }
+      // The pool's one server serves the next client.
+      pg::connection next(through(proxy, "sslmode=require"));
+      CHECK(next.scalar("select 1") == "1");
+    }
   }
 }
 

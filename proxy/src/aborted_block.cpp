@@ -1,0 +1,107 @@
+// aborted_block: a failed transaction block without a server (see aborted_block.hpp).
+#include "aborted_block.hpp"
+
+#include "pgsteer/protocol/builder.hpp"
+#include "pgsteer/protocol/messages.hpp"
+#include "pgsteer/protocol/sqlstate.hpp"
+
+namespace pgsteer::proxy {
+
+namespace p = protocol;
+
+void aborted_block::end() {
+  active_ = false;
+  ending_ = false;
+  pending_.reset();
+}
+
+p::error_fields aborted_block::failure() {
+  if (pending_) {
+    auto e = std::move(*pending_);
+    pending_.reset();
+    return e;
+  }
+  return p::make_error(
+      "ERROR", p::sqlstate::in_failed_sql_transaction,
+      "current transaction is aborted, commands ignored until end of transaction block");
+}
+
+aborted_block::answer aborted_block::on_request(char type, std::string_view body,
+                                                const statement_map& statements,
+                                                const p::function_policy& functions) {
+  auto ends_block = [&](std::string_view sql) {
+    const auto c = p::classify(sql, functions);
+    return !c.multi_statement &&
+           (c.first == p::statement_type::commit || c.first == p::statement_type::rollback);
+  };
+  answer a;
+  auto fail_batch = [&] {
+    a.error = failure();
+    a.skip_until_sync = true;
+  };
+  switch (type) {
+    case p::frontend::query: {
+      const auto q = p::parse_query(body);
+      if (q && ends_block(q->sql)) {
+        p::write_command_complete(a.then, "ROLLBACK");
+        p::write_ready_for_query(a.then, 'I');
+        end();
+      } else {
+        a.error = failure();
+        p::write_ready_for_query(a.then, 'E');
+      }
+      break;
+    }
+    case p::frontend::function_call:
+      a.error = failure();
+      p::write_ready_for_query(a.then, 'E');
+      break;
+    case p::frontend::parse: {
+      const auto parse = p::parse_parse(body);
+      if (parse && ends_block(parse->query)) {
+        p::write_parse_complete(a.then);
+        ending_ = true;
+      } else {
+        fail_batch();
+      }
+      break;
+    }
+    case p::frontend::bind: {
+      // COMMIT or ROLLBACK, just parsed or prepared earlier.
+      bool ends = ending_;
+      if (const auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
+        const auto* st = statements.find(bind->statement);
+        ends = st && ends_block(st->query);
+      }
+      if (ends) {
+        p::write_bind_complete(a.then);
+        ending_ = true;
+      } else {
+        fail_batch();
+      }
+      break;
+    }
+    case p::frontend::describe:
+    case p::frontend::execute:
+      if (!ending_) {
+        fail_batch();
+      } else if (type == p::frontend::describe) {
+        p::write_no_data(a.then);
+      } else {
+        p::write_command_complete(a.then, "ROLLBACK");
+      }
+      break;
+    case p::frontend::close:
+      p::write_close_complete(a.then);
+      break;
+    case p::frontend::sync:
+      p::write_ready_for_query(a.then, ending_ ? 'I' : 'E');
+      if (ending_) end();
+      break;
+    default:  // Flush, and COPY data of a COPY that ended with its server
+      break;
+  }
+  return a;
+}
+
+}  // namespace pgsteer::proxy

@@ -1,0 +1,171 @@
+// parameter_sync: a client's settings on shared servers (see parameter_sync.hpp).
+#include "parameter_sync.hpp"
+
+#include <algorithm>
+#include <array>
+
+namespace pgsteer::proxy {
+namespace {
+
+char lower(char c) {
+  return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+}  // namespace
+
+int compare_parameter_names(std::string_view a, std::string_view b) {
+  const std::size_t n = std::min(a.size(), b.size());
+  for (std::size_t i = 0; i < n; ++i) {
+    const auto x = static_cast<unsigned char>(a[i] | 0x20);
+    const auto y = static_cast<unsigned char>(b[i] | 0x20);
+    if (x != y) return x < y ? -1 : 1;
+  }
+  return a.size() == b.size() ? 0 : (a.size() < b.size() ? -1 : 1);
+}
+
+bool is_server_property(std::string_view parameter) {
+  static constexpr std::array<std::string_view, 7> properties{
+      "server_version",        "server_encoding", "integer_datetimes", "is_superuser",
+      "session_authorization", "in_hot_standby",  "scram_iterations"};
+  for (std::string_view p : properties) {
+    if (p.size() == parameter.size() && p == parameter) return true;
+  }
+  return false;
+}
+
+std::string quote_literal(std::string_view value) {
+  std::string out = "E'";
+  for (char c : value) {
+    if (c == '\'' || c == '\\') out += c;
+    out += c;
+  }
+  out += '\'';
+  return out;
+}
+
+std::string parameter_sync::sync(parameter_map& server, const parameter_map& defaults,
+                                 parameter_map* unchanged) const {
+  // One walk over the three maps, which share one order: for each name, the client's value, else
+  // the pool's default, else (a setting another client left) a RESET. Once per transaction in
+  // transaction pooling, so no tree lookups.
+  std::string sql;
+  auto set = [&](const std::string& name, const std::string& value) {
+    sql += "SELECT pg_catalog.set_config(" + quote_literal(name) + ", " + quote_literal(value) +
+           ", false);";
+  };
+  auto v = values_.begin();
+  auto d = defaults.begin();
+  auto s = server.begin();
+  while (v != values_.end() || d != defaults.end()) {
+    // The smallest name still to look at among the client's values and the defaults.
+    const std::string* name = nullptr;
+    if (v != values_.end()) name = &v->first;
+    if (d != defaults.end() && (!name || compare_parameter_names(d->first, *name) < 0)) {
+      name = &d->first;
+    }
+    const bool from_client = v != values_.end() && compare_parameter_names(v->first, *name) == 0;
+    const bool has_default = d != defaults.end() && compare_parameter_names(d->first, *name) == 0;
+    const std::string& value = from_client ? v->second : d->second;
+    // Server settings before this name that neither side has: another client's, reset.
+    for (int c; s != server.end() && (c = compare_parameter_names(s->first, *name)) <= 0;) {
+      if (c == 0) break;
+      if (!is_server_property(s->first)) {
+        sql += "RESET " + s->first + ";";
+        s = server.erase(s);
+      } else {
+        ++s;
+      }
+    }
+    if (s != server.end() && compare_parameter_names(s->first, *name) == 0) {
+      if (s->second != value) {
+        if (unchanged) (*unchanged)[*name] = s->second;
+        set(*name, value);
+        s->second = value;
+      }
+      ++s;
+    } else {
+      set(*name, value);
+      server.emplace_hint(s, *name, value);
+    }
+    if (from_client) ++v;
+    if (has_default) ++d;
+  }
+  while (s != server.end()) {
+    if (!is_server_property(s->first)) {
+      sql += "RESET " + s->first + ";";
+      s = server.erase(s);
+    } else {
+      ++s;
+    }
+  }
+  return sql;
+}
+
+void parameter_sync::server_was_reset(parameter_map& server, const parameter_map& defaults) {
+  for (auto it = server.begin(); it != server.end();) {
+    if (is_server_property(it->first)) {
+      ++it;
+    } else if (auto d = defaults.find(it->first); d != defaults.end()) {
+      it->second = d->second;
+      ++it;
+    } else {
+      it = server.erase(it);
+    }
+  }
+}
+
+void parameter_sync::note_request(std::string_view sql) {
+  if (may_reset_) return;
+  // One pass: only where an `r` or a `d` starts are the words compared.
+  auto word_at = [&](std::size_t i, std::string_view word) {
+    if (sql.size() - i < word.size()) return false;
+    for (std::size_t k = 0; k < word.size(); ++k) {
+      if (lower(sql[i + k]) != word[k]) return false;
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    const char c = static_cast<char>(sql[i] | 0x20);
+    if ((c == 'r' && word_at(i, "reset")) ||
+        (c == 'd' && (word_at(i, "discard") || word_at(i, "default")))) {
+      may_reset_ = true;
+      return;
+    }
+  }
+}
+
+std::optional<std::string> parameter_sync::on_parameter_status(const std::string& name,
+                                                               const std::string& value,
+                                                               bool forwarded,
+                                                               const parameter_map& defaults) {
+  if (forwarded && may_reset_) {
+    auto start = startup_.find(name);
+    auto server_default = defaults.find(name);
+    if (start != startup_.end() && start->second != value && server_default != defaults.end() &&
+        server_default->second == value) {
+      values_[name] = start->second;
+      resync_ = true;
+      return start->second;
+    }
+  }
+  if (!is_server_property(name) && (forwarded || values_.count(name))) {
+    // The client's own SET, or the server's spelling of a value pgsteer set for it.
+    values_[name] = value;
+  }
+  return std::nullopt;
+}
+
+void parameter_sync::sync_failed(parameter_map& server) {
+  for (const auto& entry : values_) server.erase(entry.first);
+  resync_ = true;
+}
+
+parameter_map parameter_sync::login_report(const parameter_map& reported) const {
+  parameter_map out = reported;
+  for (const auto& [name, value] : values_) {
+    if (auto it = out.find(name); it != out.end()) it->second = value;
+  }
+  return out;
+}
+
+}  // namespace pgsteer::proxy
