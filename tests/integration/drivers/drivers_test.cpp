@@ -1,0 +1,291 @@
+// The driver matrix: each client library's scenario (tests/drivers/, see its README) runs against
+// the primary directly and through pgsteer in session and in transaction mode; the transcript
+// through pgsteer must be the direct one. One cluster (the primary only: every run goes to it),
+// one pgsteer per pool mode and one test CA serve the whole matrix.
+#include <catch2/catch.hpp>
+
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "cluster.hpp"
+#include "pg.hpp"
+#include "pgsteer_process.hpp"
+
+using pgsteer::test::cluster;
+using pgsteer::test::cluster_options;
+using pgsteer::test::pgsteer_options;
+using pgsteer::test::pgsteer_process;
+using pgsteer::test::run_command;
+namespace pg = pgsteer::test::pg;
+
+namespace {
+
+const std::string source_dir = PGSTEER_SOURCE_DIR;
+const std::string drivers_dir = source_dir + "/tests/drivers";
+const std::string jdbc_jar = "/usr/share/java/postgresql.jar";
+// Debian's interpreter, where python3-psycopg is installed; `python3` on PATH may be another one.
+const std::string debian_python = "/usr/bin/python3";
+
+std::string make_directory(const std::string& name) {
+  std::string pattern = "/tmp/pgsteer-" + name + "-XXXXXX";
+  if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
+  ::chmod(pattern.c_str(), 0755);
+  return pattern;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream out;
+  out << in.rdbuf();
+  return out.str();
+}
+
+bool succeeds(const std::string& shell) {
+  return run_command({"bash", "-c", shell}).exit_code == 0;
+}
+
+// A CA with a server certificate for localhost and 127.0.0.1, and a second CA that signed nothing
+// the servers show. EC keys: fast.
+std::string make_certificates() {
+  const std::string dir = make_directory("drivers-tls");
+  const auto r = run_command({"bash", "-c", R"(set -e
+cd ")" + dir + R"("
+key() { echo "-newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout $1.key"; }
+openssl req -x509 $(key ca) -out ca.pem -days 2 -subj "/CN=pgsteer driver test CA"
+openssl req -x509 $(key other-ca) -out other-ca.pem -days 2 -subj "/CN=another CA"
+openssl req -new $(key server) -out server.csr -subj "/CN=localhost"
+printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\n' > server.ext
+openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem \
+  -days 2 -extfile server.ext
+chmod 600 *.key
+chmod 644 *.pem
+)"});
+  if (r.exit_code != 0) throw std::runtime_error("making the test CA failed:\n" + r.output);
+  return dir;
+}
+
+// The primary serves the test certificate (ssl=on next to plaintext), so that the TLS step has a
+// direct run to be compared with.
+void enable_server_tls(const cluster& backends, const std::string& ca_dir) {
+  const std::string data = backends.directory() + "/c/node0";
+  const auto copy =
+      run_command({"bash", "-c",
+                   "set -e; cp " + ca_dir + "/server.pem " + ca_dir + "/server.key " + data +
+                       "; chown " + "--reference=" + data + " " + data + "/server.pem " + data +
+                       "/server.key; chmod 600 " + data + "/server.key"});
+  if (copy.exit_code != 0) throw std::runtime_error("copying the certificate: " + copy.output);
+  pg::connection super(backends.super_conninfo(0));
+  super.exec("alter system set ssl_cert_file = '" + data + "/server.pem'");
+  super.exec("alter system set ssl_key_file = '" + data + "/server.key'");
+  super.exec("alter system set ssl = on");
+  super.exec("select pg_reload_conf()");
+}
+
+struct driver {
+  std::string name;
+  std::vector<std::string> argv;
+  std::string missing;  // why it cannot run here; empty when it can
+};
+
+// A place the scenario runs against: the primary itself or a pgsteer in front of it.
+struct target {
+  std::string name;
+  int port;
+  std::string database;
+};
+
+struct matrix {
+  std::string ca_dir;
+  std::string java_classes;
+  std::unique_ptr<cluster> backends;
+  std::unique_ptr<pgsteer_process> session;
+  std::unique_ptr<pgsteer_process> transaction;
+  std::vector<driver> drivers;
+};
+
+std::vector<driver> find_drivers(const std::string& java_classes) {
+  std::vector<driver> out;
+  out.push_back({"libpq", {PGSTEER_DRIVER_LIBPQ}, ""});
+  out.push_back({"psql",
+                 {"bash", drivers_dir + "/psql/scenario.sh"},
+                 succeeds("command -v psql") ? "" : "psql is not installed (postgresql-client)"});
+  out.push_back({"psycopg",
+                 {debian_python, drivers_dir + "/python/scenario.py"},
+                 succeeds(debian_python + " -c 'import psycopg'")
+                     ? ""
+                     : debian_python + " cannot import psycopg (Debian package python3-psycopg)"});
+  std::string jdbc_missing;
+  if (!succeeds("test -r " + jdbc_jar)) {
+    jdbc_missing = jdbc_jar + " is missing (Debian package libpostgresql-jdbc-java)";
+  } else if (!succeeds("command -v javac")) {
+    jdbc_missing = "javac is not installed (Debian package default-jdk-headless)";
+  } else {
+    const auto compiled = run_command(
+        {"javac", "-d", java_classes, "-cp", jdbc_jar, drivers_dir + "/java/Scenario.java"});
+    if (compiled.exit_code != 0)
+      jdbc_missing = "Scenario.java does not compile:\n" + compiled.output;
+  }
+  // C1 only and the serial collector: the scenario is short, startup is what costs.
+  out.push_back({"pgjdbc",
+                 {"java", "-XX:TieredStopAtLevel=1", "-XX:+UseSerialGC", "-cp",
+                  jdbc_jar + ":" + java_classes, "Scenario"},
+                 jdbc_missing});
+  out.push_back(
+      {"node-postgres",
+       {"node", drivers_dir + "/node/scenario.js"},
+       !succeeds("command -v node") ? "node is not installed"
+       : !succeeds("test -d " + drivers_dir + "/node/node_modules/pg")
+           ? "tests/drivers/node/node_modules is missing (scripts/install-deps runs npm ci there)"
+           : ""});
+  return out;
+}
+
+matrix& shared_matrix() {
+  static matrix m = [] {
+    matrix made;
+    made.ca_dir = make_certificates();
+    made.java_classes = make_directory("drivers-java");
+    made.backends = std::make_unique<cluster>(cluster_options{.replicas = 0});
+    enable_server_tls(*made.backends, made.ca_dir);
+    const std::string tls = "tls:\n  client: { mode: allow, cert_file: " + made.ca_dir +
+                            "/server.pem, key_file: " + made.ca_dir + "/server.key }\n";
+    pgsteer_options session;
+    session.pool_mode = "session";
+    session.extra_yaml = tls;
+    made.session = std::make_unique<pgsteer_process>(*made.backends, session);
+    // Transaction mode with a small pool on two workers: a client's statements move between
+    // server connections, so prepared statements must be re-prepared where they are missing.
+    pgsteer_options transaction;
+    transaction.pool_mode = "transaction";
+    transaction.pool_size = 4;
+    transaction.extra_yaml = tls;
+    made.transaction = std::make_unique<pgsteer_process>(*made.backends, transaction);
+    made.drivers = find_drivers(made.java_classes);
+    return made;
+  }();
+  return m;
+}
+
+struct run_result {
+  int exit_code;
+  std::string transcript;  // stdout
+  std::string errors;      // stderr
+};
+
+run_result run_scenario(const driver& d, const target& t, const matrix& m) {
+  const std::string errors = m.ca_dir + "/stderr";
+  std::vector<std::string> argv = {"bash", "-c", "timeout 60 \"$@\" 2>\"$0\"", errors};
+  argv.insert(argv.end(), d.argv.begin(), d.argv.end());
+  const auto r = run_command(
+      argv, {},
+      {"DRIVER_HOST=127.0.0.1", "DRIVER_PORT=" + std::to_string(t.port),
+       "DRIVER_DATABASE=" + t.database, std::string("DRIVER_USER=") + cluster::app_user,
+       std::string("DRIVER_PASSWORD=") + cluster::app_password, "DRIVER_TLS_HOST=localhost",
+       "DRIVER_CA=" + m.ca_dir + "/ca.pem", "DRIVER_WRONG_CA=" + m.ca_dir + "/other-ca.pem"});
+  return {r.exit_code, r.output, read_file(errors)};
+}
+
+std::vector<std::string> lines(const std::string& text) {
+  std::vector<std::string> out;
+  std::istringstream in(text);
+  for (std::string line; std::getline(in, line);) out.push_back(line);
+  return out;
+}
+
+// The lines that differ, as "direct" / "pgsteer" pairs; empty when the transcripts are equal.
+std::string difference(const std::string& direct, const std::string& proxied) {
+  const auto a = lines(direct);
+  const auto b = lines(proxied);
+  std::string out;
+  for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
+    const std::string x = i < a.size() ? a[i] : "<no line>";
+    const std::string y = i < b.size() ? b[i] : "<no line>";
+    if (x != y) out += "  direct:  " + x + "\n  pgsteer: " + y + "\n";
+  }
+  return out;
+}
+
+// Every line of the scenario a driver must print (tests/drivers/README.md), by its key.
+const std::vector<std::string> expected_keys = {"driver",
+                                                "connect",
+                                                "simple",
+                                                "setup",
+                                                "extended insert",
+                                                "extended select",
+                                                "extended null",
+                                                "prepared",
+                                                "transaction error",
+                                                "transaction aborted",
+                                                "transaction rollback",
+                                                "copy in",
+                                                "copy out",
+                                                "cancel",
+                                                "after cancel",
+                                                "error",
+                                                "tls verify-full",
+                                                "tls untrusted"};
+
+std::string value_of(const std::string& transcript, const std::string& key) {
+  for (const auto& line : lines(transcript)) {
+    if (line.rfind(key + ": ", 0) == 0) return line.substr(key.size() + 2);
+  }
+  return "<missing>";
+}
+
+}  // namespace
+
+TEST_CASE("each driver's scenario reads the same through pgsteer as on a direct connection",
+          "[drivers]") {
+  auto& m = shared_matrix();
+  const target direct{"direct", m.backends->port(0), cluster::app_database};
+  const std::vector<target> proxies = {{"session mode", m.session->port(), "app_rw"},
+                                       {"transaction mode", m.transaction->port(), "app_rw"}};
+
+  for (const auto& d : m.drivers) {
+    DYNAMIC_SECTION(d.name) {
+      if (!d.missing.empty()) {
+        WARN("DRIVER SKIPPED: " << d.name << " cannot run here: " << d.missing);
+        continue;
+      }
+      const auto reference = run_scenario(d, direct, m);
+      INFO(d.name << " direct, exit " << reference.exit_code << ":\n"
+                  << reference.transcript << reference.errors);
+      REQUIRE(reference.exit_code == 0);
+      WARN(d.name << " version: " << value_of(reference.transcript, "driver"));
+      // The direct run itself shows the scenario working: what the README promises.
+      for (const auto& key : expected_keys) {
+        INFO("line " << key);
+        CHECK(value_of(reference.transcript, key) != "<missing>");
+      }
+      CHECK(value_of(reference.transcript, "prepared").rfind("100 10100", 0) == 0);
+      CHECK(value_of(reference.transcript, "transaction error").rfind("23505 ", 0) == 0);
+      CHECK(value_of(reference.transcript, "transaction aborted") == "25P02");
+      CHECK(value_of(reference.transcript, "cancel").rfind("57014 ", 0) == 0);
+      CHECK(value_of(reference.transcript, "error").rfind("42P01 ", 0) == 0);
+      CHECK(value_of(reference.transcript, "tls untrusted") == "refused");
+
+      for (const auto& t : proxies) {
+        const auto proxied = run_scenario(d, t, m);
+        const std::string diff = difference(reference.transcript, proxied.transcript);
+        INFO(d.name << " through pgsteer in " << t.name << ", exit " << proxied.exit_code
+                    << ", stderr:\n"
+                    << proxied.errors);
+        if (!diff.empty()) {
+          FAIL_CHECK(d.name << " through pgsteer in " << t.name
+                            << " differs from the direct connection:\n"
+                            << diff);
+        }
+        CHECK(proxied.exit_code == 0);
+      }
+    }
+  }
+}
