@@ -39,8 +39,8 @@ EOF
   echo "prepare double_it(int) as select \$1 * 2;"
   for i in $(seq 1 100); do echo "execute double_it($i);"; done
   echo "deallocate double_it;"
-} | psql_plain 2>&1 | awk '/^[0-9]+$/ { n++; s += $1; next } { print "prepared: " $0 }
-                           END { print "prepared: " n + 0 " " s + 0 }'
+} | psql_plain 2>&1 | awk '/^[0-9]+$/ { n++; s += $1; next } { if (!e++) first = $0 }
+  END { printf "prepared: %d %d%s\n", n, s, e ? " (" e " errors, first: " first ")" : "" }'
 
 psql_plain 2>/dev/null <<'EOF'
 begin;

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
@@ -109,6 +110,7 @@ struct matrix {
   std::unique_ptr<cluster> backends;
   std::unique_ptr<pgsteer_process> session;
   std::unique_ptr<pgsteer_process> transaction;
+  std::unique_ptr<pgsteer_process> churning;
   std::vector<driver> drivers;
 };
 
@@ -169,6 +171,11 @@ matrix& shared_matrix() {
     transaction.pool_size = 4;
     transaction.extra_yaml = tls;
     made.transaction = std::make_unique<pgsteer_process>(*made.backends, transaction);
+    // Transaction mode where a server serves one transaction and is closed (server_lifetime 1ms
+    // is over before its login is): every statement of a client meets a server that has never
+    // seen it, as on a busy pool. Prepared statements and session settings must follow.
+    transaction.server_lifetime = "1ms";
+    made.churning = std::make_unique<pgsteer_process>(*made.backends, transaction);
     made.drivers = find_drivers(made.java_classes);
     return made;
   }();
@@ -201,16 +208,44 @@ std::vector<std::string> lines(const std::string& text) {
   return out;
 }
 
-// The lines that differ, as "direct" / "pgsteer" pairs; empty when the transcripts are equal.
-std::string difference(const std::string& direct, const std::string& proxied) {
-  const auto a = lines(direct);
-  const auto b = lines(proxied);
-  std::string out;
-  for (std::size_t i = 0; i < std::max(a.size(), b.size()); ++i) {
-    const std::string x = i < a.size() ? a[i] : "<no line>";
-    const std::string y = i < b.size() ? b[i] : "<no line>";
-    if (x != y) out += "  direct:  " + x + "\n  pgsteer: " + y + "\n";
+// A transcript's lines by key (the text before the first ": "), in order; a key printed more
+// than once keeps every value, joined by " / ".
+std::vector<std::pair<std::string, std::string>> by_key(const std::string& transcript) {
+  std::vector<std::pair<std::string, std::string>> out;
+  for (const auto& line : lines(transcript)) {
+    const auto colon = line.find(": ");
+    const std::string key = colon == std::string::npos ? line : line.substr(0, colon);
+    const std::string value = colon == std::string::npos ? "" : line.substr(colon + 2);
+    auto same = std::find_if(out.begin(), out.end(), [&](const auto& e) { return e.first == key; });
+    if (same == out.end()) {
+      out.emplace_back(key, value);
+    } else {
+      same->second += " / " + value;
+    }
   }
+  return out;
+}
+
+// The steps whose lines differ, direct against pgsteer; empty when the transcripts are equal.
+std::string difference(const std::string& direct, const std::string& proxied) {
+  const auto a = by_key(direct);
+  const auto b = by_key(proxied);
+  const auto find = [](const auto& entries, const std::string& key) -> std::string {
+    for (const auto& [k, v] : entries) {
+      if (k == key) return v;
+    }
+    return "<no line>";
+  };
+  std::string out;
+  for (const auto& [key, value] : a) {
+    const auto other = find(b, key);
+    if (other != value)
+      out += "  " + key + ":\n    direct:  " + value + "\n    pgsteer: " + other + "\n";
+  }
+  for (const auto& [key, value] : b) {
+    if (find(a, key) == "<no line>") out += "  " + key + ": only through pgsteer: " + value + "\n";
+  }
+  if (out.empty() && direct != proxied) out = "  the same lines in another order\n";
   return out;
 }
 
@@ -247,8 +282,10 @@ TEST_CASE("each driver's scenario reads the same through pgsteer as on a direct 
           "[drivers]") {
   auto& m = shared_matrix();
   const target direct{"direct", m.backends->port(0), cluster::app_database};
-  const std::vector<target> proxies = {{"session mode", m.session->port(), "app_rw"},
-                                       {"transaction mode", m.transaction->port(), "app_rw"}};
+  const std::vector<target> proxies = {
+      {"session mode", m.session->port(), "app_rw"},
+      {"transaction mode", m.transaction->port(), "app_rw"},
+      {"transaction mode with a new server per transaction", m.churning->port(), "app_rw"}};
 
   for (const auto& d : m.drivers) {
     DYNAMIC_SECTION(d.name) {
