@@ -153,6 +153,13 @@ public class Scenario {
         + " (java " + System.getProperty("java.version") + ")");
     try (Connection c = connectPlain()) {
       System.out.println("connect: ok");
+      Properties wrong = new Properties();
+      wrong.setProperty("password", "wrong");
+      try (Connection refused = connect(env("DRIVER_HOST"), wrong)) {
+        System.out.println("bad password: accepted");
+      } catch (SQLException e) {
+        System.out.println("bad password: refused " + errorText(e));
+      }
       Properties simpleMode = new Properties();
       simpleMode.setProperty("preferQueryMode", "simple");
       try (Connection simple = connect(env("DRIVER_HOST"), simpleMode);

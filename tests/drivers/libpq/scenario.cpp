@@ -181,6 +181,22 @@ void run() {
   connection owned = open_plain();
   PGconn* c = owned.get();
   std::cout << "connect: ok\n";
+  {
+    // libpq keeps no SQLSTATE for a refused login: the FATAL line of its message it is.
+    connection refused(PQconnectdb(("host=" + env("DRIVER_HOST") + " port=" + env("DRIVER_PORT") +
+                                    " sslmode=disable user=" + env("DRIVER_USER") +
+                                    " password=wrong dbname=" + env("DRIVER_DATABASE"))
+                                       .c_str()));
+    const std::string message = PQerrorMessage(refused.get());
+    const auto fatal = message.find("FATAL:  ");
+    std::cout << "bad password: "
+              << (PQstatus(refused.get()) == CONNECTION_OK ? "accepted"
+                  : fatal == std::string::npos
+                      ? "refused without FATAL"
+                      : "refused " +
+                            message.substr(fatal + 8, message.find('\n', fatal) - fatal - 8))
+              << "\n";
+  }
   std::cout << "simple: " << row_text(exec(c, "select 1 as a, 'two' as b").get(), 0) << "\n";
 
   const std::string t = table;

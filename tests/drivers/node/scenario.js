@@ -123,6 +123,13 @@ async function main() {
               `${process.versions.node})`);
   const client = await connect();
   console.log('connect: ok');
+  try {
+    const refused = await connect({ password: 'wrong' });
+    await refused.end();
+    console.log('bad password: accepted');
+  } catch (e) {
+    console.log(`bad password: refused ${e.code} ${e.message}`);
+  }
   const simple = await client.query({ text: "select 1 as a, 'two' as b", rowMode: 'array' });
   console.log(`simple: ${rowText(simple.rows[0])}`);
 

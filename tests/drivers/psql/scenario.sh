@@ -20,6 +20,10 @@ psql_plain() {
 
 echo "driver: psql $(psql --version | awk '{print $3}')"
 
+# psql exits 2 on a refused login and prints libpq's message, whose FATAL line is the server's.
+refused=$(PGPASSWORD=wrong psql -X -A -t "host=$DRIVER_HOST $conninfo sslmode=disable" -c 'select 1' 2>&1 || true)
+echo "bad password: refused $(sed -n 's/.*FATAL:  //p' <<<"$refused" | head -n 1)"
+
 psql_plain 2>/dev/null <<'EOF'
 \echo connect: ok
 \echo -n 'simple: '

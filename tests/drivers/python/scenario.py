@@ -105,6 +105,14 @@ def main():
           f"{psycopg.pq.__impl__} implementation)")
     conn = connect_plain()
     print("connect: ok")
+    try:
+        psycopg.connect(conninfo(env("DRIVER_HOST"), sslmode="disable") + " password=wrong").close()
+        print("bad password: accepted")
+    except psycopg.OperationalError as e:
+        # Through libpq: no SQLSTATE for a refused login, the FATAL line of the message it is.
+        fatal = [line for line in str(e).splitlines() if "FATAL:  " in line]
+        print("bad password: refused "
+              + (fatal[0].split("FATAL:  ", 1)[1] if fatal else "without FATAL"))
     print("simple: " + row_text(conn.execute("select 1 as a, 'two' as b").fetchone()))
 
     conn.execute(

@@ -252,6 +252,7 @@ std::string difference(const std::string& direct, const std::string& proxied) {
 // Every line of the scenario a driver must print (tests/drivers/README.md), by its key.
 const std::vector<std::string> expected_keys = {"driver",
                                                 "connect",
+                                                "bad password",
                                                 "simple",
                                                 "setup",
                                                 "extended insert",
@@ -309,6 +310,7 @@ TEST_CASE("each driver's scenario reads the same through pgsteer as on a direct 
       CHECK(value_of(reference.transcript, "cancel").rfind("57014 ", 0) == 0);
       CHECK(value_of(reference.transcript, "error").rfind("42P01 ", 0) == 0);
       CHECK(value_of(reference.transcript, "tls untrusted") == "refused");
+      CHECK(value_of(reference.transcript, "bad password").rfind("refused ", 0) == 0);
 
       for (const auto& t : proxies) {
         const auto proxied = run_scenario(d, t, m);
