@@ -20,6 +20,9 @@ import org.postgresql.util.PSQLException;
 
 public class Scenario {
   static final String TABLE = "drivers_pgjdbc";
+  static final String SETTINGS_QUERY = "select current_setting('DateStyle'), "
+      + "current_setting('TimeZone'), current_setting('application_name'), "
+      + "current_setting('extra_float_digits'), '2024-01-02 03:04:05+00'::timestamptz::text";
   static final String SLEEP_QUERY = "select pg_sleep(20) /* drivers cancel pgjdbc */";
 
   static String env(String name) {
@@ -34,6 +37,8 @@ public class Scenario {
     p.setProperty("password", env("DRIVER_PASSWORD"));
     p.setProperty("connectTimeout", "10");
     p.setProperty("sslmode", "disable");
+    // pgjdbc also sends DateStyle=ISO, extra_float_digits=3 and TimeZone (the JVM's, from TZ).
+    p.setProperty("ApplicationName", "drivers-pgjdbc");
     p.putAll(extra);
     String url = "jdbc:postgresql://" + host + ":" + env("DRIVER_PORT") + "/"
         + env("DRIVER_DATABASE");
@@ -212,6 +217,10 @@ public class Scenario {
         }
       }
       System.out.println("prepared: " + answers + " " + sum);
+      try (Statement s = c.createStatement(); ResultSet r = s.executeQuery(SETTINGS_QUERY)) {
+        r.next();
+        System.out.println("settings: " + rowText(r));
+      }
 
       c.setAutoCommit(false);
       try (Statement s = c.createStatement()) {

@@ -18,6 +18,11 @@ namespace {
 using namespace std::chrono_literals;
 
 const char* const table = "drivers_libpq";
+// What the session runs with: libpq sends TimeZone from PGTZ, and application_name, at startup.
+const char* const settings_query =
+    "select current_setting('DateStyle'), current_setting('TimeZone'), "
+    "current_setting('application_name'), current_setting('extra_float_digits'), "
+    "'2024-01-02 03:04:05+00'::timestamptz::text";
 const char* const sleep_query = "select pg_sleep(20) /* drivers cancel libpq */";
 
 std::string env(const char* name) {
@@ -37,7 +42,7 @@ using result = std::unique_ptr<PGresult, result_deleter>;
 
 std::string base_conninfo() {
   return "user=" + env("DRIVER_USER") + " password=" + env("DRIVER_PASSWORD") +
-         " dbname=" + env("DRIVER_DATABASE") + " connect_timeout=10";
+         " dbname=" + env("DRIVER_DATABASE") + " connect_timeout=10 application_name=drivers-libpq";
 }
 
 connection open(const std::string& conninfo) {
@@ -231,6 +236,7 @@ void run() {
     ++answers;
   }
   std::cout << "prepared: " << answers << " " << sum << "\n";
+  std::cout << "settings: " << row_text(exec(c, settings_query).get(), 0) << "\n";
 
   exec(c, "begin", PGRES_COMMAND_OK);
   exec(c, "insert into " + t + " (id, name) values (10, 'ten')", PGRES_COMMAND_OK);

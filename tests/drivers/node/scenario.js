@@ -13,6 +13,9 @@ const pg = require('pg');
 const copyStreams = require('pg-copy-streams');
 
 const TABLE = 'drivers_node';
+const SETTINGS_QUERY = "select current_setting('DateStyle'), current_setting('TimeZone'), " +
+    "current_setting('application_name'), current_setting('extra_float_digits'), " +
+    "'2024-01-02 03:04:05+00'::timestamptz::text";
 const SLEEP_QUERY = 'select pg_sleep(20) /* drivers cancel node */';
 
 function env(name) {
@@ -29,6 +32,9 @@ function config(extra) {
     user: env('DRIVER_USER'),
     password: env('DRIVER_PASSWORD'),
     connectionTimeoutMillis: 10000,
+    application_name: 'drivers-node',
+    // node-postgres does not read PGTZ (libpq does): the time zone goes in `options`.
+    options: `-c TimeZone=${env('PGTZ')}`,
     ssl: false,
     ...extra,
   };
@@ -159,6 +165,8 @@ async function main() {
     ++answers;
   }
   console.log(`prepared: ${answers} ${sum}`);
+  const settings = await client.query({ text: SETTINGS_QUERY, rowMode: 'array' });
+  console.log(`settings: ${rowText(settings.rows[0])}`);
 
   await client.query('begin');
   await client.query(`insert into ${TABLE} (id, name) values (10, 'ten')`);

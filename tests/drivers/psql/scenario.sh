@@ -9,7 +9,7 @@ set -euo pipefail
 
 table=drivers_psql
 sleep_query="select pg_sleep(20) /* drivers cancel psql */"
-conninfo="port=$DRIVER_PORT dbname=$DRIVER_DATABASE user=$DRIVER_USER connect_timeout=10"
+conninfo="port=$DRIVER_PORT dbname=$DRIVER_DATABASE user=$DRIVER_USER connect_timeout=10 application_name=drivers-psql"
 export PGPASSWORD=$DRIVER_PASSWORD
 # Unaligned, tuples only, '|' between fields, NULL spelled out; errors do not stop a script, their
 # SQLSTATE and message are echoed from :LAST_ERROR_SQLSTATE and :LAST_ERROR_MESSAGE.
@@ -45,6 +45,14 @@ EOF
   echo "deallocate double_it;"
 } | psql_plain 2>&1 | awk '/^[0-9]+$/ { n++; s += $1; next } { if (!e++) first = $0 }
   END { printf "prepared: %d %d%s\n", n, s, e ? " (" e " errors, first: " first ")" : "" }'
+
+# libpq sends TimeZone from PGTZ at startup.
+psql_plain 2>/dev/null <<'EOF'
+\echo -n 'settings: '
+select current_setting('DateStyle'), current_setting('TimeZone'),
+  current_setting('application_name'), current_setting('extra_float_digits'),
+  '2024-01-02 03:04:05+00'::timestamptz::text;
+EOF
 
 psql_plain 2>/dev/null <<'EOF'
 begin;

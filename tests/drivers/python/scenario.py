@@ -14,6 +14,11 @@ import time
 import psycopg
 
 TABLE = "drivers_psycopg"
+SETTINGS_QUERY = (
+    "select current_setting('DateStyle'), current_setting('TimeZone'), "
+    "current_setting('application_name'), current_setting('extra_float_digits'), "
+    "'2024-01-02 03:04:05+00'::timestamptz::text"
+)
 SLEEP_QUERY = "select pg_sleep(20) /* drivers cancel psycopg */"
 
 
@@ -29,6 +34,7 @@ def conninfo(host, **extra):
         user=env("DRIVER_USER"),
         password=env("DRIVER_PASSWORD"),
         connect_timeout=10,
+        application_name="drivers-psycopg",
         **extra,
     )
 
@@ -136,6 +142,8 @@ def main():
         total += conn.execute("select %s::int * 2", (i,), prepare=True).fetchone()[0]
         answers += 1
     print(f"prepared: {answers} {total}")
+    # libpq sends TimeZone from PGTZ at startup.
+    print("settings: " + row_text(conn.execute(SETTINGS_QUERY).fetchone()))
 
     conn.autocommit = False
     conn.execute(f"insert into {TABLE} (id, name) values (10, 'ten')")

@@ -11,6 +11,7 @@
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <sstream>
 #include <stdexcept>
@@ -112,6 +113,8 @@ struct matrix {
   std::unique_ptr<pgsteer_process> transaction;
   std::unique_ptr<pgsteer_process> churning;
   std::vector<driver> drivers;
+  std::map<std::string, std::string> direct_transcripts;  // by driver, once it ran
+  std::vector<std::string> differences;  // "driver, target: steps" of every run that differed
 };
 
 std::vector<driver> find_drivers(const std::string& java_classes) {
@@ -170,11 +173,16 @@ matrix& shared_matrix() {
     transaction.pool_mode = "transaction";
     transaction.pool_size = 4;
     transaction.extra_yaml = tls;
+    // One worker: one pool, whose most recently released server serves the next transaction, so
+    // the last section's drivers surely meet servers the other drivers used.
+    transaction.workers = 1;
     made.transaction = std::make_unique<pgsteer_process>(*made.backends, transaction);
     // Transaction mode where a server serves one transaction and is closed (server_lifetime 1ms
     // is over before its login is): every statement of a client meets a server that has never
     // seen it, as on a busy pool. Prepared statements and session settings must follow.
+    // Two workers: a cancel request may arrive on the other worker than its client.
     transaction.server_lifetime = "1ms";
+    transaction.workers = 2;
     made.churning = std::make_unique<pgsteer_process>(*made.backends, transaction);
     made.drivers = find_drivers(made.java_classes);
     return made;
@@ -197,7 +205,9 @@ run_result run_scenario(const driver& d, const target& t, const matrix& m) {
       {"DRIVER_HOST=127.0.0.1", "DRIVER_PORT=" + std::to_string(t.port),
        "DRIVER_DATABASE=" + t.database, std::string("DRIVER_USER=") + cluster::app_user,
        std::string("DRIVER_PASSWORD=") + cluster::app_password, "DRIVER_TLS_HOST=localhost",
-       "DRIVER_CA=" + m.ca_dir + "/ca.pem", "DRIVER_WRONG_CA=" + m.ca_dir + "/other-ca.pem"});
+       "DRIVER_CA=" + m.ca_dir + "/ca.pem", "DRIVER_WRONG_CA=" + m.ca_dir + "/other-ca.pem",
+       // Not the cluster's time zone (UTC): the client's own must hold.
+       "PGTZ=America/New_York", "TZ=America/New_York"});
   return {r.exit_code, r.output, read_file(errors)};
 }
 
@@ -237,10 +247,19 @@ std::string difference(const std::string& direct, const std::string& proxied) {
     return "<no line>";
   };
   std::string out;
-  for (const auto& [key, value] : a) {
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    const auto& [key, value] = a[i];
     const auto other = find(b, key);
-    if (other != value)
+    const bool stopped =
+        std::all_of(a.begin() + static_cast<std::ptrdiff_t>(i), a.end(),
+                    [&](const auto& e) { return find(b, e.first) == "<no line>"; });
+    if (stopped) {
+      out += "  " + key + " and every later step: no line (the scenario stopped)\n";
+      break;
+    }
+    if (other != value) {
       out += "  " + key + ":\n    direct:  " + value + "\n    pgsteer: " + other + "\n";
+    }
   }
   for (const auto& [key, value] : b) {
     if (find(a, key) == "<no line>") out += "  " + key + ": only through pgsteer: " + value + "\n";
@@ -259,6 +278,7 @@ const std::vector<std::string> expected_keys = {"driver",
                                                 "extended select",
                                                 "extended null",
                                                 "prepared",
+                                                "settings",
                                                 "transaction error",
                                                 "transaction aborted",
                                                 "transaction rollback",
@@ -277,12 +297,55 @@ std::string value_of(const std::string& transcript, const std::string& key) {
   return "<missing>";
 }
 
+// The direct run of `d`, checked against what the README promises; run once per driver.
+const std::string& direct_transcript(const driver& d, matrix& m) {
+  if (auto it = m.direct_transcripts.find(d.name); it != m.direct_transcripts.end()) {
+    return it->second;
+  }
+  const auto r = run_scenario(d, {"direct", m.backends->port(0), cluster::app_database}, m);
+  INFO(d.name << " direct, exit " << r.exit_code << ":\n" << r.transcript << r.errors);
+  REQUIRE(r.exit_code == 0);
+  for (const auto& key : expected_keys) {
+    INFO("line " << key);
+    CHECK(value_of(r.transcript, key) != "<missing>");
+  }
+  CHECK(value_of(r.transcript, "bad password").rfind("refused ", 0) == 0);
+  CHECK(value_of(r.transcript, "prepared").rfind("100 10100", 0) == 0);
+  CHECK(value_of(r.transcript, "settings").find("|America/New_York|drivers-") != std::string::npos);
+  CHECK(value_of(r.transcript, "transaction error").rfind("23505 ", 0) == 0);
+  CHECK(value_of(r.transcript, "transaction aborted") == "25P02");
+  CHECK(value_of(r.transcript, "cancel").rfind("57014 ", 0) == 0);
+  CHECK(value_of(r.transcript, "error").rfind("42P01 ", 0) == 0);
+  CHECK(value_of(r.transcript, "tls untrusted") == "refused");
+  return m.direct_transcripts[d.name] = r.transcript;
+}
+
+void compare_through(const driver& d, const target& t, matrix& m) {
+  const std::string& reference = direct_transcript(d, m);
+  const auto proxied = run_scenario(d, t, m);
+  const std::string diff = difference(reference, proxied.transcript);
+  INFO(d.name << " through pgsteer in " << t.name << ", exit " << proxied.exit_code << ", stderr:\n"
+              << proxied.errors);
+  if (!diff.empty()) {
+    std::string steps;
+    for (const auto& line : lines(diff)) {
+      if (line.size() > 2 && line[2] != ' ') {
+        steps += (steps.empty() ? "" : ", ") + line.substr(2, line.find(':') - 2);
+      }
+    }
+    m.differences.push_back(d.name + " in " + t.name + ": " + steps);
+    FAIL_CHECK(d.name << " through pgsteer in " << t.name
+                      << " differs from the direct connection:\n"
+                      << diff);
+  }
+  CHECK(proxied.exit_code == 0);
+}
+
 }  // namespace
 
 TEST_CASE("each driver's scenario reads the same through pgsteer as on a direct connection",
           "[drivers]") {
   auto& m = shared_matrix();
-  const target direct{"direct", m.backends->port(0), cluster::app_database};
   const std::vector<target> proxies = {
       {"session mode", m.session->port(), "app_rw"},
       {"transaction mode", m.transaction->port(), "app_rw"},
@@ -294,37 +357,23 @@ TEST_CASE("each driver's scenario reads the same through pgsteer as on a direct 
         WARN("DRIVER SKIPPED: " << d.name << " cannot run here: " << d.missing);
         continue;
       }
-      const auto reference = run_scenario(d, direct, m);
-      INFO(d.name << " direct, exit " << reference.exit_code << ":\n"
-                  << reference.transcript << reference.errors);
-      REQUIRE(reference.exit_code == 0);
-      WARN(d.name << " version: " << value_of(reference.transcript, "driver"));
-      // The direct run itself shows the scenario working: what the README promises.
-      for (const auto& key : expected_keys) {
-        INFO("line " << key);
-        CHECK(value_of(reference.transcript, key) != "<missing>");
-      }
-      CHECK(value_of(reference.transcript, "prepared").rfind("100 10100", 0) == 0);
-      CHECK(value_of(reference.transcript, "transaction error").rfind("23505 ", 0) == 0);
-      CHECK(value_of(reference.transcript, "transaction aborted") == "25P02");
-      CHECK(value_of(reference.transcript, "cancel").rfind("57014 ", 0) == 0);
-      CHECK(value_of(reference.transcript, "error").rfind("42P01 ", 0) == 0);
-      CHECK(value_of(reference.transcript, "tls untrusted") == "refused");
-      CHECK(value_of(reference.transcript, "bad password").rfind("refused ", 0) == 0);
-
-      for (const auto& t : proxies) {
-        const auto proxied = run_scenario(d, t, m);
-        const std::string diff = difference(reference.transcript, proxied.transcript);
-        INFO(d.name << " through pgsteer in " << t.name << ", exit " << proxied.exit_code
-                    << ", stderr:\n"
-                    << proxied.errors);
-        if (!diff.empty()) {
-          FAIL_CHECK(d.name << " through pgsteer in " << t.name
-                            << " differs from the direct connection:\n"
-                            << diff);
-        }
-        CHECK(proxied.exit_code == 0);
-      }
+      WARN(d.name << " version: " << value_of(direct_transcript(d, m), "driver"));
+      for (const auto& t : proxies) compare_through(d, t, m);
     }
+  }
+
+  // Applications with different drivers share one pool: each driver again, in reverse order, on
+  // the transaction-mode servers all the others used before (what one driver does to a server,
+  // such as psycopg's DEALLOCATE ALL after a rollback, must not reach the next one).
+  SECTION("every driver again on a pool the other drivers used") {
+    const target shared{"transaction mode, on servers the other drivers used",
+                        m.transaction->port(), "app_rw"};
+    for (auto d = m.drivers.rbegin(); d != m.drivers.rend(); ++d) {
+      if (d->missing.empty()) compare_through(*d, shared, m);
+    }
+    // The whole matrix in a few lines, for the reader of a failed run.
+    std::string summary;
+    for (const auto& line : m.differences) summary += "\n  " + line;
+    if (!summary.empty()) WARN("steps that differ from the direct connection:" << summary);
   }
 }
