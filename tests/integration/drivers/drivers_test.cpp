@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <map>
@@ -115,6 +116,15 @@ struct matrix {
   std::vector<driver> drivers;
   std::map<std::string, std::string> direct_transcripts;  // by driver, once it ran
   std::vector<std::string> differences;  // "driver, target: steps" of every run that differed
+
+  matrix() = default;
+  matrix(const matrix&) = delete;
+  matrix& operator=(const matrix&) = delete;
+  ~matrix() {
+    std::error_code ignored;
+    if (!ca_dir.empty()) std::filesystem::remove_all(ca_dir, ignored);
+    if (!java_classes.empty()) std::filesystem::remove_all(java_classes, ignored);
+  }
 };
 
 std::vector<driver> find_drivers(const std::string& java_classes) {
@@ -154,39 +164,39 @@ std::vector<driver> find_drivers(const std::string& java_classes) {
   return out;
 }
 
+void set_up(matrix& made) {  // the one matrix of this process, filled once
+  made.ca_dir = make_certificates();
+  made.java_classes = make_directory("drivers-java");
+  made.backends = std::make_unique<cluster>(cluster_options{.replicas = 0});
+  enable_server_tls(*made.backends, made.ca_dir);
+  const std::string tls = "tls:\n  client: { mode: allow, cert_file: " + made.ca_dir +
+                          "/server.pem, key_file: " + made.ca_dir + "/server.key }\n";
+  pgsteer_options session;
+  session.pool_mode = "session";
+  session.extra_yaml = tls;
+  made.session = std::make_unique<pgsteer_process>(*made.backends, session);
+  // Transaction mode with a small pool: the monitor of the cancel step needs a second server.
+  pgsteer_options transaction;
+  transaction.pool_mode = "transaction";
+  transaction.pool_size = 4;
+  transaction.extra_yaml = tls;
+  // One worker: one pool, whose most recently released server serves the next transaction, so
+  // the last section's drivers surely meet servers the other drivers used.
+  transaction.workers = 1;
+  made.transaction = std::make_unique<pgsteer_process>(*made.backends, transaction);
+  // Transaction mode where a server serves one transaction and is closed (server_lifetime 1ms
+  // is over before its login is): every statement of a client meets a server that has never
+  // seen it, as on a busy pool. Prepared statements and session settings must follow.
+  // Two workers: a cancel request may arrive on the other worker than its client.
+  transaction.server_lifetime = "1ms";
+  transaction.workers = 2;
+  made.churning = std::make_unique<pgsteer_process>(*made.backends, transaction);
+  made.drivers = find_drivers(made.java_classes);
+}
+
 matrix& shared_matrix() {
-  static matrix m = [] {
-    matrix made;
-    made.ca_dir = make_certificates();
-    made.java_classes = make_directory("drivers-java");
-    made.backends = std::make_unique<cluster>(cluster_options{.replicas = 0});
-    enable_server_tls(*made.backends, made.ca_dir);
-    const std::string tls = "tls:\n  client: { mode: allow, cert_file: " + made.ca_dir +
-                            "/server.pem, key_file: " + made.ca_dir + "/server.key }\n";
-    pgsteer_options session;
-    session.pool_mode = "session";
-    session.extra_yaml = tls;
-    made.session = std::make_unique<pgsteer_process>(*made.backends, session);
-    // Transaction mode with a small pool on two workers: a client's statements move between
-    // server connections, so prepared statements must be re-prepared where they are missing.
-    pgsteer_options transaction;
-    transaction.pool_mode = "transaction";
-    transaction.pool_size = 4;
-    transaction.extra_yaml = tls;
-    // One worker: one pool, whose most recently released server serves the next transaction, so
-    // the last section's drivers surely meet servers the other drivers used.
-    transaction.workers = 1;
-    made.transaction = std::make_unique<pgsteer_process>(*made.backends, transaction);
-    // Transaction mode where a server serves one transaction and is closed (server_lifetime 1ms
-    // is over before its login is): every statement of a client meets a server that has never
-    // seen it, as on a busy pool. Prepared statements and session settings must follow.
-    // Two workers: a cancel request may arrive on the other worker than its client.
-    transaction.server_lifetime = "1ms";
-    transaction.workers = 2;
-    made.churning = std::make_unique<pgsteer_process>(*made.backends, transaction);
-    made.drivers = find_drivers(made.java_classes);
-    return made;
-  }();
+  static matrix m;
+  if (!m.churning) set_up(m);
   return m;
 }
 
