@@ -44,6 +44,7 @@ if [ ! -s "$PGDATA/PG_VERSION" ]; then
     case "$f" in
       *.sh)
         echo "docker-entrypoint: running $f"
+        # shellcheck disable=SC1090 # the init scripts are the user's
         if [ -x "$f" ]; then "$f"; else . "$f"; fi
         ;;
       *.sql)
