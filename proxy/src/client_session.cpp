@@ -1709,6 +1709,18 @@ void client_session::answer_in_aborted_block(char type, std::string_view body) {
     return !c.multi_statement &&
            (c.first == p::statement_type::commit || c.first == p::statement_type::rollback);
   };
+  // A COMMIT of a transaction whose server was lost before the client heard of it (loss_error_
+  // pending) fails with that loss and ends the block, as a COMMIT that cannot commit does in
+  // PostgreSQL: answered ROLLBACK, it would look like success to a client that saw no error.
+  auto commits_lost = [&](std::string_view sql) {
+    const auto c = p::classify(sql, functions());
+    return loss_error_ && !c.multi_statement && c.first == p::statement_type::commit;
+  };
+  auto fail_commit = [&] {
+    send_error(*loss_error_);
+    loss_error_.reset();
+    aborted_block_ = false;
+  };
   auto fail = [&] {
     if (loss_error_) {
       send_error(*loss_error_);
@@ -1723,7 +1735,10 @@ void client_session::answer_in_aborted_block(char type, std::string_view body) {
   switch (type) {
     case p::frontend::query: {
       const auto q = p::parse_query(body);
-      if (q && ends_block(q->sql)) {
+      if (q && commits_lost(q->sql)) {
+        fail_commit();
+        p::write_ready_for_query(out, 'I');
+      } else if (q && ends_block(q->sql)) {
         p::write_command_complete(out, "ROLLBACK");
         p::write_ready_for_query(out, 'I');
         aborted_block_ = false;
@@ -1740,6 +1755,11 @@ void client_session::answer_in_aborted_block(char type, std::string_view body) {
       break;
     case p::frontend::parse: {
       const auto parse = p::parse_parse(body);
+      if (parse && commits_lost(parse->query)) {
+        fail_commit();
+        skip_until_sync_ = true;  // its Sync gets ReadyForQuery 'I'
+        break;
+      }
       if (parse && ends_block(parse->query)) {
         p::write_parse_complete(out);
         ending_aborted_block_ = true;
@@ -1754,7 +1774,14 @@ void client_session::answer_in_aborted_block(char type, std::string_view body) {
       bool ends = ending_aborted_block_;
       if (const auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
         auto it = statements_.find(bind->statement);
-        ends = it != statements_.end() && ends_block(worker_.statement(it->second).query);
+        const std::string* query =
+            it != statements_.end() ? &worker_.statement(it->second).query : nullptr;
+        if (query && commits_lost(*query)) {
+          fail_commit();
+          skip_until_sync_ = true;
+          break;
+        }
+        ends = query && ends_block(*query);
       }
       if (ends) {
         p::write_bind_complete(out);
