@@ -214,6 +214,11 @@ TEST_CASE("repeated failovers under load: no client sees an error for a transact
     const auto cycle_started = steady::now();
     // The load runs on this primary before it goes.
     REQUIRE(commits_after(state.acknowledged + 50, 20s));
+    // A checkpoint shortly before the crash keeps what the rejoin replays small: the WAL from
+    // the last checkpoint both nodes share, which the new primary must still hold, and which
+    // pg_rewind copies in whole files (scripts/cluster keeps little WAL for that reason).
+    pg::connection(c.super_conninfo(primary)).exec("checkpoint");
+    const auto stopping_at = steady::now();
     c.stop(primary, "immediate");
     c.promote(replica);
     const auto promoted_at = steady::now();
@@ -221,7 +226,9 @@ TEST_CASE("repeated failovers under load: no client sees an error for a transact
     REQUIRE(commits_after(before, 20s));
     const double resumed = seconds_since(promoted_at);
     // The old primary follows the new one, synchronously, before the next cycle stops that.
+    const auto rejoin_started = steady::now();
     c.rejoin(primary, replica);
+    const double rejoined = seconds_since(rejoin_started);
     c.make_synchronous(primary, replica);
     c.wait_caught_up(replica);
     primary = replica;
@@ -230,8 +237,11 @@ TEST_CASE("repeated failovers under load: no client sees an error for a transact
       CHECK(state.failures.empty());
       if (state.failures.empty()) ++passed;
     }
-    std::printf("failover cycle %d: writes resumed %.3f s after the promotion; cycle %.2f s\n",
-                cycle, resumed, seconds_since(cycle_started));
+    std::printf(
+        "failover cycle %d: stop and promote %.2f s, writes resumed %.3f s later, rejoin %.2f s, "
+        "cycle %.2f s\n",
+        cycle, std::chrono::duration<double>(promoted_at - stopping_at).count(), resumed, rejoined,
+        seconds_since(cycle_started));
   }
 
   // A replica shutting down (fast: its sessions end, new logins are refused with 57P03): reads
