@@ -35,6 +35,19 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
            (c.first == p::statement_type::commit || c.first == p::statement_type::rollback);
   };
   answer a;
+  // A COMMIT of a transaction whose server was lost before the client heard of it (the loss
+  // error still pending) fails with that loss and ends the block, as a COMMIT that cannot commit
+  // does in PostgreSQL: answered ROLLBACK, it would look like success to a client that saw no
+  // error.
+  auto commits_lost = [&](std::string_view sql) {
+    if (!pending_) return false;
+    const auto c = p::classify(sql, functions);
+    return !c.multi_statement && c.first == p::statement_type::commit;
+  };
+  auto fail_commit = [&] {
+    a.error = std::move(*pending_);
+    end();
+  };
   auto fail_batch = [&] {
     a.error = failure();
     a.skip_until_sync = true;
@@ -42,7 +55,10 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
   switch (type) {
     case p::frontend::query: {
       const auto q = p::parse_query(body);
-      if (q && ends_block(q->sql)) {
+      if (q && commits_lost(q->sql)) {
+        fail_commit();
+        p::write_ready_for_query(a.then, 'I');
+      } else if (q && ends_block(q->sql)) {
         p::write_command_complete(a.then, "ROLLBACK");
         p::write_ready_for_query(a.then, 'I');
         end();
@@ -58,7 +74,10 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
       break;
     case p::frontend::parse: {
       const auto parse = p::parse_parse(body);
-      if (parse && ends_block(parse->query)) {
+      if (parse && commits_lost(parse->query)) {
+        fail_commit();
+        a.skip_until_sync = true;  // its Sync gets ReadyForQuery 'I'
+      } else if (parse && ends_block(parse->query)) {
         p::write_parse_complete(a.then);
         ending_ = true;
       } else {
@@ -71,6 +90,11 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
       bool ends = ending_;
       if (const auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
         const auto* st = statements.find(bind->statement);
+        if (st && commits_lost(st->query)) {
+          fail_commit();
+          a.skip_until_sync = true;
+          break;
+        }
         ends = st && ends_block(st->query);
       }
       if (ends) {

@@ -72,6 +72,10 @@ std::optional<std::size_t> choose_backend(
     }
     if (!fall_back) return std::nullopt;
   }
+  if (topology.primary &&
+      std::find(excluded.begin(), excluded.end(), *topology.primary) != excluded.end()) {
+    return std::nullopt;
+  }
   return topology.primary;
 }
 

@@ -31,8 +31,9 @@ target route_for(config::route route, const protocol::classification* first, boo
 // loaded of two picked at random by weight (`load(k)`: servers leased on backend k by this
 // worker). With no eligible replica a read falls back to the primary when `fall_back` is set.
 // `random` gives uniform numbers in [0, bound).
-// Replicas in `excluded` (found unreachable just now) are skipped, and so are replicas that have
-// not replayed up to `must_see` (read-your-writes).
+// Backends in `excluded` (found unreachable or going away just now) are skipped, and so are
+// replicas that have not replayed up to `must_see` (read-your-writes); an excluded primary
+// serves nothing, as if there were none.
 std::optional<std::size_t> choose_backend(
     const topology& topology, target want, bool fall_back,
     const std::vector<config::backend>& backends, const std::vector<std::size_t>& excluded,

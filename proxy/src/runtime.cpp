@@ -110,6 +110,7 @@ class lifecycle {
         }) {
     shared_.reload = [this] { return reload_from_any_thread(); };
     shared_.shutdown = [this] { asio::post(control_, [this] { begin_shutdown(); }); };
+    shared_.look_again = [this](std::size_t backend) { monitor_.poll_soon(backend); };
     // Health checks and metrics on the control thread.
     if (shared_.cfg().http.listen) {
       http_.emplace(control_, [this](std::string_view path) -> awaitable<http_reply> {

@@ -31,13 +31,34 @@ server_connection::server_connection(tcp::socket s, const config::backend& backe
 
 namespace {
 
-p::error_fields failure(std::string message, std::string detail = {}) {
+p::error_fields login_error(std::string_view code, std::string message, std::string detail) {
   p::error_fields e;
   e.severity = "FATAL";
-  e.code = std::string(p::sqlstate::sqlclient_unable_to_establish_sqlconnection);
+  e.code = std::string(code);
   e.message = std::move(message);
   e.detail = std::move(detail);
   return e;
+}
+
+// The backend could not be reached, or went away before the login ended (refused, reset,
+// closed, timed out): 08001, which is_backend_going_away() counts as a reason to wait for the
+// topology rather than to fail the client.
+p::error_fields failure(std::string message, std::string detail = {}) {
+  return login_error(p::sqlstate::sqlclient_unable_to_establish_sqlconnection, std::move(message),
+                     std::move(detail));
+}
+
+// The backend answered, but pgsteer cannot log in to it the way it is configured (no password,
+// an authentication method or TLS policy that does not fit, a certificate that does not verify):
+// waiting would not help.
+p::error_fields rejected(std::string message, std::string detail = {}) {
+  return login_error(p::sqlstate::sqlserver_rejected_establishment_of_sqlconnection,
+                     std::move(message), std::move(detail));
+}
+
+// The backend sent something that is not PostgreSQL's protocol.
+p::error_fields malformed(std::string message) {
+  return login_error(p::sqlstate::protocol_violation, std::move(message), {});
 }
 
 // The login conversation after the StartupMessage: reads messages until ReadyForQuery.
@@ -58,21 +79,21 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
       continue;
     }
     if (frame.status != p::frame_status::complete) {
-      co_return failure("the backend sent a malformed message during login");
+      co_return malformed("the backend sent a malformed message during login");
     }
     const std::string_view body = frame.body;
     const char type = frame.type;
     out.clear();
     if (type == p::backend::error_response) {
       auto fields = p::parse_error_fields(body);
-      if (!fields) co_return failure("the backend sent a malformed error during login");
+      if (!fields) co_return malformed("the backend sent a malformed error during login");
       auto e = p::to_error_fields(*fields);
       server.input.consume(frame.size);
       co_return e;
     }
     if (type == p::backend::authentication) {
       auto auth = p::parse_authentication(body);
-      if (!auth) co_return failure("the backend sent a malformed authentication request");
+      if (!auth) co_return malformed("the backend sent a malformed authentication request");
       switch (auth->code) {
         case p::auth_code::ok:
           if (exchange && exchange->keys())
@@ -80,13 +101,13 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
           break;
         case p::auth_code::cleartext_password:
           if (!secrets || secrets->password.empty()) {
-            co_return failure("no password for user \"" + user + "\" to log in to the backend");
+            co_return rejected("no password for user \"" + user + "\" to log in to the backend");
           }
           p::write_password_message(out, secrets->password);
           break;
         case p::auth_code::md5_password:
           if (!secrets || secrets->password.empty()) {
-            co_return failure("no password for user \"" + user + "\" to log in to the backend");
+            co_return rejected("no password for user \"" + user + "\" to log in to the backend");
           }
           p::write_password_message(out,
                                     p::md5::client_response(user, secrets->password, auth->data));
@@ -94,7 +115,7 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
         case p::auth_code::sasl: {
           bool offered = false;
           for (auto m : p::sasl_mechanisms(auth->data)) offered |= m == scram::mechanism;
-          if (!offered) co_return failure("the backend offers no SASL mechanism pgsteer knows");
+          if (!offered) co_return rejected("the backend offers no SASL mechanism pgsteer knows");
           auto keys = shared.scram_keys(user, secret);
           if (secrets && !secrets->password.empty()) {
             exchange.emplace(secrets->password, scram::random_nonce());
@@ -102,9 +123,9 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
           } else if (keys) {
             exchange.emplace(scram::client_exchange::from_keys(*keys, scram::random_nonce()));
           } else {
-            co_return failure("pgsteer cannot log in to the backend as \"" + user + "\" yet",
-                              "Only a SCRAM verifier is configured for this user; pgsteer learns "
-                              "the keys from the first client that logs in with SCRAM.");
+            co_return rejected("pgsteer cannot log in to the backend as \"" + user + "\" yet",
+                               "Only a SCRAM verifier is configured for this user; pgsteer learns "
+                               "the keys from the first client that logs in with SCRAM.");
           }
           p::write_sasl_initial_response(out, scram::mechanism, exchange->client_first());
           break;
@@ -112,18 +133,18 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
         case p::auth_code::sasl_continue: {
           std::string client_final;
           if (!exchange || exchange->server_first(auth->data, client_final) != scram::result::ok) {
-            co_return failure("SCRAM login to the backend failed");
+            co_return rejected("SCRAM login to the backend failed");
           }
           p::write_sasl_response(out, client_final);
           break;
         }
         case p::auth_code::sasl_final:
           if (!exchange || exchange->server_final(auth->data) != scram::result::ok) {
-            co_return failure("the backend's SCRAM signature is wrong");
+            co_return rejected("the backend's SCRAM signature is wrong");
           }
           break;
         default:
-          co_return failure(
+          co_return rejected(
               "the backend asks for an authentication method pgsteer does not "
               "support");
       }
@@ -180,11 +201,11 @@ awaitable<std::optional<p::error_fields>> start_tls(shared_state& shared,
         "TLS to {} refused: the server does not accept TLS, and tls.server.mode "
         "requires it",
         where);
-    co_return failure("the " + where + " does not accept TLS",
-                      "tls.server.mode requires TLS; set ssl = on on the server.");
+    co_return rejected("the " + where + " does not accept TLS",
+                       "tls.server.mode requires TLS; set ssl = on on the server.");
   }
   if (answer != 'S') {
-    co_return failure("the " + where + " answered SSLRequest with an unexpected byte");
+    co_return malformed("the " + where + " answered SSLRequest with an unexpected byte");
   }
   auto& tls = server.socket.start_tls(contexts->server);
   tls::prepare_server_handshake(tls.native_handle(), backend.host, contexts->server_mode);
@@ -200,6 +221,8 @@ awaitable<std::optional<p::error_fields>> start_tls(shared_state& shared,
                                   : "ca") +
                   "): " + verify;
     spdlog::error("TLS to {} failed: {}", where, why);
+    // A certificate that does not verify stays so; a handshake cut short may be a server dying.
+    if (!verify.empty()) co_return rejected("TLS to " + where + " failed", why);
     co_return failure("TLS to " + where + " failed", why);
   }
   co_return std::nullopt;

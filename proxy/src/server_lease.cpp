@@ -93,15 +93,15 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     lease = co_await pool_->acquire();
     waiting_since_.reset();
     if (lease.server) break;
+    // Read after the wait: a snapshot may have come meanwhile (without the primary, say).
     const auto* topology = worker_.current_topology();
-    const bool replica = topology && topology->primary != backend;
-    const bool refused = lease.error.code == sqlstate::sqlclient_unable_to_establish_sqlconnection;
-    if (replica && want == target::replica && refused) {
+    const bool refused = p::is_backend_going_away(lease.error);
+    if (refused && want == target::replica && !(topology && topology->primary == backend)) {
       unreachable.push_back(backend);
       continue;
     }
-    if (!replica && refused && topology && steady_clock::now() < primary_deadline) {
-      // The primary refuses connections before the monitor has said so (it just died): wait
+    if (refused && topology && steady_clock::now() < primary_deadline) {
+      // The primary refuses connections or is going away before the monitor has said so: wait
       // for the monitor's next word, as for a primary that is known to be gone. Nothing ran.
       co_await worker_.wait_for_topology_after(topology->version, primary_deadline);
       if (closing_) co_return false;

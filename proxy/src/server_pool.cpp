@@ -15,9 +15,11 @@ namespace p = protocol;
 
 server_pool::server_pool(asio::any_io_executor executor, shared_state& shared,
                          std::shared_ptr<const config_snapshot> config, const config::database& db,
-                         const config::user& user, std::size_t backend, std::size_t share)
+                         const config::user& user, std::size_t backend, std::size_t share,
+                         going_away_fn on_going_away)
     : executor_(std::move(executor)),
       shared_(shared),
+      on_going_away_(std::move(on_going_away)),
       config_(std::move(config)),
       db_(db),
       user_(user),
@@ -120,8 +122,10 @@ awaitable<acquire_result> server_pool::connect() {
   if (!login.connection) {
     --open_;
     hand_place_to_waiter();
-    if (login.error.code == p::sqlstate::sqlclient_unable_to_establish_sqlconnection) {
-      spdlog::warn("backend {}: {} ({})", backend->name, login.error.message, login.error.detail);
+    if (p::is_backend_going_away(login.error)) {
+      spdlog::warn("backend {}: {} {}{}{}", backend->name, login.error.code, login.error.message,
+                   login.error.detail.empty() ? "" : ": ", login.error.detail);
+      if (on_going_away_) on_going_away_(login.error);
     }
     result.error = std::move(login.error);
     co_return result;

@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <list>
 #include <map>
 #include <memory>
@@ -15,6 +16,7 @@
 
 #include "io.hpp"
 #include "pgsteer/config/config.hpp"
+#include "pgsteer/protocol/backend_going_away.hpp"
 #include "server_connection.hpp"
 
 namespace pgsteer::proxy {
@@ -24,15 +26,22 @@ struct config_snapshot;
 
 struct acquire_result {
   std::unique_ptr<server_connection> server;
-  protocol::error_fields error;  // when server is null
+  // When server is null. Nothing was sent for the client then: protocol::is_backend_going_away()
+  // tells a backend going away (worth waiting for the topology) from a login that is wrong.
+  protocol::error_fields error;
 };
 
 class server_pool {
  public:
+  // Called when a login to the backend fails because it is going away
+  // (protocol::is_backend_going_away), with the reason.
+  using going_away_fn = std::function<void(const protocol::error_fields&)>;
+
   // `config` gives the pool's settings and its backend login; `db` and `user` are copied.
   server_pool(asio::any_io_executor executor, shared_state& shared,
               std::shared_ptr<const config_snapshot> config, const config::database& db,
-              const config::user& user, std::size_t backend, std::size_t share);
+              const config::user& user, std::size_t backend, std::size_t share,
+              going_away_fn on_going_away = {});
   ~server_pool();
 
   // An idle server, a new one while under the share, or the first one released within
@@ -95,6 +104,7 @@ class server_pool {
 
   asio::any_io_executor executor_;
   shared_state& shared_;
+  going_away_fn on_going_away_;
   std::shared_ptr<const config_snapshot> config_;
   // Copies (updated by reconfigure()): a pool may outlive the snapshot its session logged in with.
   config::database db_;

@@ -121,7 +121,10 @@ class shared_state {
   // console's RELOAD and SHUTDOWN, signals). reload() re-reads and validates the configuration
   // file and swaps it in on success; it returns the errors (empty on success).
   std::function<std::vector<std::string>()> reload;
-  std::function<void()> shutdown;     // drain as on SIGTERM
+  std::function<void()> shutdown;  // drain as on SIGTERM
+  // Asks the topology monitor for a round now, `backend` over a fresh login (a worker could not
+  // log in to it: topology_monitor::poll_soon). Posted, never blocks; empty without a monitor.
+  std::function<void(std::size_t backend)> look_again;
   std::atomic<bool> draining{false};  // shutting down: /health/ready answers 503
   std::atomic<std::uint64_t> reloads_succeeded{0};
   std::atomic<std::uint64_t> reloads_failed{0};

@@ -10,6 +10,7 @@
 #include <boost/asio/cancellation_signal.hpp>
 #include <boost/asio/deferred.hpp>
 #include <boost/asio/experimental/parallel_group.hpp>
+#include <boost/asio/post.hpp>
 #include <charconv>
 #include <cstdlib>
 
@@ -194,6 +195,9 @@ awaitable<std::optional<std::vector<std::string>>> run_list_query(server_connect
 constexpr std::string_view volatile_functions_query =
     "select distinct proname::text from pg_catalog.pg_proc where provolatile = 'v'";
 constexpr auto functions_refresh = std::chrono::minutes(1);
+// poll_soon() never starts rounds closer together than this: many clients finding a backend
+// gone at once make one round, not one each.
+constexpr auto min_round_gap = std::chrono::milliseconds(20);
 
 }  // namespace
 
@@ -205,6 +209,7 @@ struct topology_monitor::impl {
     const auto& cfg = shared.cfg();
     if (!cfg.databases.empty()) dbname = cfg.databases.front().dbname;
     connections.resize(cfg.backends.size());
+    fresh_login.resize(cfg.backends.size());
   }
 
   asio::io_context& control;
@@ -220,6 +225,17 @@ struct topology_monitor::impl {
   asio::cancellation_signal stop_signal;
   bool started = false;
   bool stopped = false;
+  // poll_soon(): backends to ask over a new login next round, whether a round is under way
+  // (from its start until the monitor sleeps again), whether one more was asked for meanwhile,
+  // and when the sleep between rounds ends (the timer it sleeps on while it does).
+  std::vector<bool> fresh_login;
+  bool in_round = false;
+  bool poll_requested = false;
+  steady_clock::time_point round_started{};
+  steady_clock::time_point wake_at{};
+  asio::steady_timer* sleep_timer = nullptr;
+
+  void nudge(std::optional<std::size_t> suspect);
 
   awaitable<probe_result> ask(std::size_t i);
   awaitable<probe_result> probe(std::size_t i);
@@ -488,6 +504,26 @@ std::shared_ptr<const topology> topology_monitor::current() const {
   return impl_->current;
 }
 
+void topology_monitor::poll_soon(std::optional<std::size_t> suspect) {
+  asio::post(impl_->control, [weak = std::weak_ptr<impl>(impl_), suspect] {
+    if (auto self = weak.lock()) self->nudge(suspect);
+  });
+}
+
+void topology_monitor::impl::nudge(std::optional<std::size_t> suspect) {
+  if (stopped || !started) return;
+  if (suspect && *suspect < fresh_login.size()) fresh_login[*suspect] = true;
+  if (in_round) {
+    poll_requested = true;
+    return;
+  }
+  const auto soonest = round_started + min_round_gap;
+  if (soonest < wake_at) {
+    wake_at = soonest;
+    if (sleep_timer) sleep_timer->cancel();
+  }
+}
+
 awaitable<void> topology_monitor::impl::refresh_functions() {
   if (!current || !current->primary) co_return;
   const auto now = steady_clock::now();
@@ -525,17 +561,36 @@ awaitable<void> topology_monitor::impl::refresh_functions() {
 
 awaitable<void> topology_monitor::impl::run(std::shared_ptr<impl> self) {
   asio::steady_timer timer(co_await asio::this_coro::executor);
+  self->sleep_timer = &timer;
+  // Also when a cancellation unwinds the coroutine: nudge() must not find a dead timer.
+  struct forget_timer {
+    impl& owner;
+    ~forget_timer() { owner.sleep_timer = nullptr; }
+  } forget{*self};
   while (!self->stopped) {
     const auto interval = self->shared.cfg().health.interval;  // a reload may change it
     const auto round_start = steady_clock::now();
+    self->round_started = round_start;
+    self->in_round = true;
+    self->poll_requested = false;
+    for (std::size_t i = 0; i < self->fresh_login.size(); ++i) {
+      if (!self->fresh_login[i]) continue;
+      self->fresh_login[i] = false;
+      self->connections[i].reset();
+    }
     auto results = co_await self->probe_all();
     if (self->stopped) break;
     self->apply(results, round_start);
     co_await self->refresh_functions();
     if (self->stopped) break;
-    timer.expires_at(round_start + interval);
-    auto [ec] = co_await timer.async_wait(use_tuple);
-    (void)ec;
+    self->in_round = false;
+    self->wake_at = round_start + (self->poll_requested ? min_round_gap : interval);
+    // poll_soon() may move wake_at earlier and wake the timer.
+    while (!self->stopped && steady_clock::now() < self->wake_at) {
+      timer.expires_at(self->wake_at);
+      auto [ec] = co_await timer.async_wait(use_tuple);
+      (void)ec;
+    }
   }
   self->connections.clear();
 }

@@ -84,6 +84,13 @@ class topology_monitor {
   void stop();
   // The last published snapshot (never null after the first round; control thread only).
   std::shared_ptr<const topology> current() const;
+  // Asks for a round now instead of at the next health.interval: from any thread, posted to the
+  // control thread, never blocks. `suspect` (a backend a worker just failed to log in to) is
+  // asked over a fresh login, not the kept connection, which may outlive the server's taking new
+  // ones (a smart shutdown). A round under way when the request arrives is followed by another
+  // at once, since its answers may predate what the worker saw. However often this is called,
+  // rounds start at least 20 ms apart.
+  void poll_soon(std::optional<std::size_t> suspect = std::nullopt);
 
  private:
   struct impl;

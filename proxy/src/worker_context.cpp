@@ -64,9 +64,10 @@ server_pool& worker_context::pool(const config::database& db, const config::user
     current_db = &db;
     current_user = &user;
   }
-  auto pool = std::make_unique<server_pool>(context_.get_executor(), shared_, std::move(config),
-                                            *current_db, *current_user, backend,
-                                            share_of(config_->cfg, *current_db));
+  auto pool = std::make_unique<server_pool>(
+      context_.get_executor(), shared_, std::move(config), *current_db, *current_user, backend,
+      share_of(config_->cfg, *current_db),
+      [this, backend](const protocol::error_fields& why) { mark_suspect(backend, why); });
   return *pools_.emplace(std::move(key), std::move(pool)).first->second;
 }
 
@@ -82,10 +83,13 @@ awaitable<std::variant<std::size_t, protocol::error_fields>> worker_context::cho
   };
   // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
   const bool fall_back = falls_back || must_see.has_value();
+  std::vector<std::size_t> skipped;
   for (;;) {
     if (topology_) {
+      skipped = excluded;
+      for (const auto& [k, since] : suspects_) skipped.push_back(k);
       const auto backend = proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends,
-                                                 excluded, must_see, load, random);
+                                                 skipped, must_see, load, random);
       if (backend) co_return *backend;
       if (want == target::replica && !fall_back) {
         protocol::error_fields e;
@@ -128,8 +132,23 @@ awaitable<void> worker_context::wait_for_topology_after(std::uint64_t version,
   }
 }
 
+void worker_context::mark_suspect(std::size_t backend, const protocol::error_fields& why) {
+  // Marked again: the monitor's word must come after this failure too. The monitor makes one
+  // round of many requests.
+  const auto [it, added] = suspects_.insert_or_assign(backend, steady_clock::now());
+  (void)it;
+  if (added) {
+    const auto& backends = config_->cfg.backends;
+    spdlog::info("worker {}: no new transactions to backend {} until the monitor looks again ({})",
+                 index_, backend < backends.size() ? backends[backend].name : "?", why.message);
+  }
+  if (shared_.look_again) shared_.look_again(backend);
+}
+
 void worker_context::set_topology(std::shared_ptr<const topology> snapshot) {
   const topology* before = topology_.get();
+  // The monitor's word on a suspect counts when it was asked after the suspicion.
+  std::erase_if(suspects_, [&](const auto& entry) { return entry.second <= snapshot->asked_at; });
   for (auto& [key, pool] : pools_) {
     const auto k = pool->backend_index();
     if (k >= snapshot->backends.size()) continue;

@@ -112,6 +112,11 @@ class worker_context {
       const config::database& db, const config::user& user, target want,
       const std::vector<std::size_t>& excluded = {},
       std::optional<protocol::lsn> must_see = std::nullopt);
+  // A login to `backend` failed because it is going away (protocol::is_backend_going_away), so
+  // nothing of a transaction ran: no new transaction of this worker goes there until a topology
+  // snapshot asked after now arrives, and the monitor is asked for one at once (posted).
+  void mark_suspect(std::size_t backend, const protocol::error_fields& why);
+  bool suspect(std::size_t backend) const { return suspects_.count(backend) != 0; }
   // Waits until a topology snapshot newer than `version` arrives, or until `deadline`.
   awaitable<void> wait_for_topology_after(std::uint64_t version, steady_clock::time_point deadline);
   // A new topology snapshot (from the control thread, posted): wakes clients waiting for a
@@ -170,6 +175,8 @@ class worker_context {
   std::shared_ptr<const config_snapshot> config_;
   std::shared_ptr<const topology> topology_;
   std::list<asio::steady_timer*> topology_waiters_;
+  // Suspect backends (mark_suspect) and when each was marked.
+  std::map<std::size_t, steady_clock::time_point> suspects_;
   bool all_paused_ = false;
   std::set<std::string> paused_databases_;
   std::list<asio::steady_timer*> pause_waiters_;

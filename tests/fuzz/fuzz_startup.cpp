@@ -1,11 +1,13 @@
 // Fuzzes startup-packet parsing: every input is a known packet kind or an error to send, and a
-// packet that parses is rebuilt byte for byte from what was parsed.
+// packet that parses is rebuilt byte for byte from what was parsed. The same bytes, read as the
+// `options` parameter, give settings with names or a FATAL to send.
 #include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
 
 #include "pgsteer/protocol/startup.hpp"
+#include "pgsteer/protocol/startup_options.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace pgsteer::protocol;
@@ -38,6 +40,14 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case startup_kind::gssenc_request:
       if (size != 8) __builtin_trap();
       break;
+  }
+  const auto options = parse_startup_options(packet);
+  if (options.error) {
+    if (options.error->code.size() != 5 || options.error->severity != "FATAL") __builtin_trap();
+  } else {
+    for (const auto& [name, value] : options.settings) {
+      if (name.empty() || name.find('-') != std::string::npos) __builtin_trap();
+    }
   }
   return 0;
 }

@@ -57,7 +57,8 @@ std::string make_directory() {
 
 }  // namespace
 
-cluster::cluster(cluster_options options) : replicas_(options.replicas), dir_(make_directory()) {
+cluster::cluster(cluster_options options)
+    : replicas_(options.replicas), rewindable_(options.rewindable), dir_(make_directory()) {
   base_port_ = free_port_range(replicas_ + 1);
 
   // The reaper is a shell blocked reading a pipe whose only writer is this process (O_CLOEXEC
@@ -85,7 +86,8 @@ cluster::cluster(cluster_options options) : replicas_(options.replicas), dir_(ma
   reaper_pipe_ = fds[1];
 
   run_script("start " + cluster_dir + " --base-port " + std::to_string(base_port_) +
-             " --replicas " + std::to_string(replicas_) + " >/dev/null");
+             " --replicas " + std::to_string(replicas_) + (rewindable_ ? " --rewindable" : "") +
+             " >/dev/null");
 }
 
 cluster::~cluster() {
@@ -129,6 +131,10 @@ void cluster::promote(int node) {
   run_script("promote " + dir_ + "/c " + std::to_string(node));
 }
 
+void cluster::rejoin(int node, int primary) {
+  run_script("rejoin " + dir_ + "/c " + std::to_string(node) + " " + std::to_string(primary));
+}
+
 void cluster::pause_replay(int node) {
   pg::connection(super_conninfo(node)).exec("select pg_wal_replay_pause()");
 }
@@ -168,9 +174,9 @@ void cluster::wait_caught_up(int primary) {
   }
 }
 
-void cluster::make_synchronous(int replica) {
+void cluster::make_synchronous(int replica, int primary_node) {
   const std::string name = "node" + std::to_string(replica);
-  pg::connection primary(super_conninfo(0));
+  pg::connection primary(super_conninfo(primary_node));
   primary.exec("alter system set synchronous_standby_names = '" + name + "'");
   primary.exec("select pg_reload_conf()");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);

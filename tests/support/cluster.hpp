@@ -11,6 +11,9 @@ namespace pgsteer::test {
 
 struct cluster_options {
   int replicas = 2;
+  // Nodes can rejoin() after a failover (scripts/cluster start --rewindable): for tests that
+  // fail over again and again.
+  bool rewindable = false;
 };
 
 class cluster {
@@ -43,9 +46,12 @@ class cluster {
   void stop(int node, const std::string& mode = "fast");
   void start(int node);
   void promote(int node);  // returns once the node accepts writes
-  // Commits on the primary (node 0) wait until `replica` has flushed them: with the primary lost,
-  // promoting that replica loses no acknowledged commit (asynchronous replication may).
-  void make_synchronous(int replica);
+  // Stopped `node` (an old primary) follows `primary` again, as a streaming replica, by
+  // pg_rewind: only a rewindable cluster. Returns once it runs; see wait_caught_up().
+  void rejoin(int node, int primary);
+  // Commits on `primary` wait until `replica` has flushed them: with the primary lost, promoting
+  // that replica loses no acknowledged commit (asynchronous replication may).
+  void make_synchronous(int replica, int primary = 0);
   void pause_replay(int node);
   void resume_replay(int node);
   bool is_in_recovery(int node);
@@ -59,6 +65,7 @@ class cluster {
   void run_script(const std::string& args) const;
 
   int replicas_;
+  bool rewindable_;
   int base_port_ = 0;
   std::string dir_;
   int reaper_pipe_ = -1;

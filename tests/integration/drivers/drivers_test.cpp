@@ -330,20 +330,53 @@ const std::string& direct_transcript(const driver& d, matrix& m) {
   return m.direct_transcripts[d.name] = r.transcript;
 }
 
+// Steps known to differ, each for a reason an issue names; they are reported, not failed, and a
+// listed step that stops differing fails, so that the list cannot go stale.
+struct known_difference {
+  std::string driver, target, step, why;
+};
+const std::vector<known_difference> known_differences = {
+    {"psql", "transaction mode with a new server per transaction", "prepared",
+     "SQL-level PREPARE is state of the server connection, not tracked in transaction mode "
+     "(issue 15: pin, emulate or refuse session state)"},
+    {"pgjdbc", "transaction mode with a new server per transaction", "settings",
+     "a session SET of a parameter servers do not report (extra_float_digits) lasts one "
+     "transaction (issue 15: session state)"},
+};
+
 void compare_through(const driver& d, const target& t, matrix& m) {
   const std::string& reference = direct_transcript(d, m);
   const auto proxied = run_scenario(d, t, m);
   const std::string diff = difference(reference, proxied.transcript);
   INFO(d.name << " through pgsteer in " << t.name << ", exit " << proxied.exit_code << ", stderr:\n"
               << proxied.errors);
-  if (!diff.empty()) {
-    std::string steps;
-    for (const auto& line : lines(diff)) {
-      if (line.size() > 2 && line[2] != ' ') {
-        steps += (steps.empty() ? "" : ", ") + line.substr(2, line.find(':') - 2);
-      }
+  std::vector<std::string> differing;
+  for (const auto& line : lines(diff)) {
+    if (line.size() > 2 && line[2] != ' ') differing.push_back(line.substr(2, line.find(':') - 2));
+  }
+  std::string steps;
+  bool unexpected = false;
+  for (const auto& step : differing) {
+    steps += (steps.empty() ? "" : ", ") + step;
+    const bool known = std::any_of(
+        known_differences.begin(), known_differences.end(), [&](const known_difference& k) {
+          return k.driver == d.name && k.target == t.name && k.step == step;
+        });
+    unexpected = unexpected || !known;
+  }
+  for (const auto& k : known_differences) {
+    if (k.driver != d.name || k.target != t.name) continue;
+    if (std::find(differing.begin(), differing.end(), k.step) == differing.end()) {
+      FAIL_CHECK(k.driver << " in " << k.target << ": step " << k.step
+                          << " is listed as a known difference but reads as direct now: "
+                             "remove it from known_differences");
+    } else {
+      WARN("KNOWN DIFFERENCE: " << k.driver << " in " << k.target << ", " << k.step << ": "
+                                << k.why);
     }
-    m.differences.push_back(d.name + " in " + t.name + ": " + steps);
+  }
+  if (!diff.empty()) m.differences.push_back(d.name + " in " + t.name + ": " + steps);
+  if (unexpected) {
     FAIL_CHECK(d.name << " through pgsteer in " << t.name
                       << " differs from the direct connection:\n"
                       << diff);

@@ -93,7 +93,7 @@ pgsteer_options instance(int http_port) {
 
 }  // namespace
 
-TEST_CASE("HAProxy stops sending connections to a draining pgsteer; pgbench -C sees no failure",
+TEST_CASE("HAProxy stops sending connections to a draining pgsteer, pgbench -C sees no failure",
           "[lifecycle][haproxy]") {
   auto& c = cluster::shared();
   const auto init = run_command({"pgbench", "-i", "-s", "1", "-q", "-h", "127.0.0.1", "-p",

@@ -31,11 +31,16 @@ void terminate_backend(const cluster& c, const std::string& pid) {
   }
 }
 
-// Runs `sql` and returns the SQLSTATE of the failure ("" for a failure without one, "ok" when
-// it worked).
-std::string outcome_of(pg::connection& c, const std::string& sql, std::string* message) {
+// Runs `sql` (with the extended protocol when `extended`) and returns the SQLSTATE of the
+// failure ("" for a failure without one, "ok" when it worked).
+std::string outcome_of(pg::connection& c, const std::string& sql, std::string* message,
+                       bool extended = false) {
   try {
-    c.exec(sql);
+    if (extended) {
+      c.exec_params(sql, {});
+    } else {
+      c.exec(sql);
+    }
     return "ok";
   } catch (const pg::error& e) {
     *message = e.what();
@@ -101,6 +106,23 @@ TEST_CASE("a server killed mid-transaction fails that client's transaction only"
   bystander.exec("commit");
   pg::connection direct(own.app_conninfo(0));
   CHECK(direct.scalar("select string_agg(note, ',' order by id) from death_rows") == "bystander");
+
+  // A COMMIT is what comes next: it fails with the loss, since the client saw no error before,
+  // and the block is over, as after a COMMIT that could not commit. Answered ROLLBACK, it would
+  // look like success.
+  for (const bool extended : {false, true}) {
+    INFO((extended ? "extended protocol" : "simple protocol"));
+    const std::string id = extended ? "5" : "4";
+    victim.exec("begin");
+    victim.exec("insert into death_rows values (" + id + ", 'lost before commit')");
+    terminate_backend(own, victim.scalar("select pg_backend_pid()"));
+    std::string commit_error;
+    const auto committed = outcome_of(victim, "commit", &commit_error, extended);
+    INFO(commit_error);
+    CHECK(committed == "08006");
+    CHECK(PQtransactionStatus(victim.native()) == PQTRANS_IDLE);
+    CHECK(direct.scalar("select count(*) from death_rows where id = " + id) == "0");
+  }
 
   // The dead server is never handed out again: every new client's queries work.
   for (int i = 0; i < 6; ++i) {

@@ -203,7 +203,7 @@ std::string ssl_request() {
 
 }  // namespace
 
-TEST_CASE("psql verifies pgsteer's certificate; plaintext and TLS 1.1 are refused in require mode",
+TEST_CASE("psql verifies pgsteer's certificate, plaintext and TLS 1.1 are refused in require mode",
           "[tls]") {
   auto& backends = cluster::shared();
   pgsteer_options options;
@@ -246,7 +246,7 @@ TEST_CASE("psql verifies pgsteer's certificate; plaintext and TLS 1.1 are refuse
   }
 }
 
-TEST_CASE("direct TLS with ALPN postgresql carries the startup message; without ALPN it is refused",
+TEST_CASE("direct TLS with ALPN postgresql carries the startup message, without ALPN it is refused",
           "[tls]") {
   auto& backends = cluster::shared();
   pgsteer_options options;
@@ -282,8 +282,11 @@ TEST_CASE("direct TLS with ALPN postgresql carries the startup message; without 
   }
 }
 
-TEST_CASE("a TLS client that half-closes after its request gets the whole answer, in both modes",
+TEST_CASE("a TLS client that half-closes after its request gets the whole answer in both modes",
           "[tls]") {
+  // OpenSSL may still write on this socket after pgsteer closed it (this client shut its side
+  // down without close_notify): an EPIPE, not a signal, as libpq arranges for itself.
+  std::signal(SIGPIPE, SIG_IGN);
   auto& backends = cluster::shared();
   for (const char* mode : {"transaction", "session"}) {
     DYNAMIC_SECTION(mode << " pooling") {
@@ -400,7 +403,7 @@ TEST_CASE("SCRAM-SHA-256-PLUS: libpq's channel_binding=require succeeds over TLS
   CHECK(plain.scalar("select 1") == "1");
 }
 
-TEST_CASE("pgsteer to a PostgreSQL with ssl=on in verify-full; a name mismatch is logged",
+TEST_CASE("pgsteer to a PostgreSQL with ssl=on in verify-full, a name mismatch is logged",
           "[tls]") {
   auto& backends = cluster::shared();
   const auto& ca = certificates();
@@ -465,7 +468,7 @@ TEST_CASE("pgsteer to a PostgreSQL with ssl=on in verify-full; a name mismatch i
   super.exec("select pg_reload_conf()");
 }
 
-TEST_CASE("a reload reads the certificate again; a bad one is refused and the old one stays",
+TEST_CASE("a reload reads the certificate again, a bad one is refused and the old one stays",
           "[tls][reload]") {
   auto& backends = cluster::shared();
   const auto& ca = certificates();

@@ -9,7 +9,7 @@
 using namespace pgsteer::protocol;
 using namespace std::string_literals;
 
-TEST_CASE("a StartupMessage yields its parameters; database defaults to the user",
+TEST_CASE("a StartupMessage yields its parameters, database defaults to the user",
           "[protocol][startup]") {
   std::string packet;
   write_startup_message(packet, {{"user", "app"}, {"application_name", "psql"}});
@@ -113,7 +113,7 @@ TEST_CASE("replication connections are recognised with PostgreSQL's spellings",
   }
 }
 
-TEST_CASE("parameters sent twice: the last wins; accessors", "[protocol][startup]") {
+TEST_CASE("parameters sent twice: the last wins, accessors", "[protocol][startup]") {
   std::string packet;
   write_startup_message(packet, {{"user", "a"},
                                  {"user", "b"},

@@ -134,7 +134,7 @@ TEST_CASE("extended protocol: Parse/Bind/Describe/Execute/Sync of ROLLBACK end t
   CHECK_FALSE(f.block.active());
 }
 
-TEST_CASE("a COMMIT prepared earlier (as drivers keep it) ends the block; other statements fail",
+TEST_CASE("a COMMIT prepared earlier (as drivers keep it) ends the block, other statements fail",
           "[proxy][aborted_block]") {
   fixture f;
   std::string ignored;
@@ -170,4 +170,37 @@ TEST_CASE("Close and Flush are answered without failing the block", "[proxy][abo
   CHECK_FALSE(a.error);
   CHECK(a.then.empty());
   CHECK(f.block.active());
+}
+
+TEST_CASE("a COMMIT after a loss the client has not heard of fails with that loss, not ROLLBACK",
+          "[proxy][aborted_block]") {
+  fixture f;
+  SECTION("simple protocol") {
+    f.block.begin(p::make_error("ERROR", "08006", "lost the connection"));
+    const auto a = f.client_sends(query("commit"));
+    REQUIRE(a.error);
+    CHECK(a.error->code == "08006");
+    CHECK(a.then == ready('I'));
+    CHECK_FALSE(f.block.active());
+  }
+  SECTION("extended protocol: the batch is skipped and its Sync reports the block ended") {
+    f.block.begin(p::make_error("ERROR", "08006", "lost the connection"));
+    const auto a = f.client_sends(parse("", "COMMIT"));
+    REQUIRE(a.error);
+    CHECK(a.error->code == "08006");
+    CHECK(a.skip_until_sync);
+    CHECK(f.block.status() == 'I');
+  }
+  SECTION("ROLLBACK after the same loss is still answered ROLLBACK") {
+    f.block.begin(p::make_error("ERROR", "08006", "lost the connection"));
+    const auto a = f.client_sends(query("rollback"));
+    CHECK_FALSE(a.error);
+    CHECK(a.then == complete("ROLLBACK") + ready('I'));
+  }
+  SECTION("a COMMIT after the client was told: ROLLBACK, as PostgreSQL answers a failed block") {
+    f.block.begin();
+    const auto a = f.client_sends(query("commit"));
+    CHECK_FALSE(a.error);
+    CHECK(a.then == complete("ROLLBACK") + ready('I'));
+  }
 }

@@ -166,7 +166,7 @@ TEST_CASE("a duplicate name gets the server's own 42P05, in order", "[proxy][sta
   CHECK(f.map.find("s1")->query == "select 1");  // the first statement stays
 }
 
-TEST_CASE("Close forgets the client's name; the server keeps its copy for others",
+TEST_CASE("Close forgets the client's name, the server keeps its copy for others",
           "[proxy][statement_map]") {
   fixture f;
   f.client_sends(parse("s1", "select 1"));
@@ -206,7 +206,7 @@ TEST_CASE("without a server: a validated Parse and any Close are answered at onc
   CHECK_FALSE(other.answer_without_server('B', body(bind("s1")), out));
 }
 
-TEST_CASE("a failed Parse frees the client's name; a failed re-prepare keeps it",
+TEST_CASE("a failed Parse frees the client's name, a failed re-prepare keeps it",
           "[proxy][statement_map]") {
   fixture f;
   f.client_sends(parse("bad", "selec 1"));
