@@ -51,28 +51,34 @@ void raw_client::shutdown_write() {
   REQUIRE(::shutdown(fd_, SHUT_WR) == 0);
 }
 
-std::string raw_client::read_until_closed(std::chrono::milliseconds limit) {
-  std::string out = std::move(pending_);
-  pending_.clear();
-  const auto give_up = std::chrono::steady_clock::now() + limit;
-  while (std::chrono::steady_clock::now() < give_up) {
-    pollfd pfd{fd_, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) <= 0) continue;
-    char buf[16384];
-    const auto n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      closed_ = true;
-      reset_ = n < 0 && errno == ECONNRESET;
-      break;
-    }
-    out.append(buf, static_cast<std::size_t>(n));
+bool raw_client::receive_some(bool& got) {
+  got = false;
+  pollfd pfd{fd_, POLLIN, 0};
+  if (::poll(&pfd, 1, 100) <= 0) return true;
+  char buf[16384];
+  const auto n = ::recv(fd_, buf, sizeof buf, 0);
+  if (n <= 0) {
+    closed_ = true;
+    reset_ = n < 0 && errno == ECONNRESET;
+    return false;
   }
-  return out;
+  pending_.append(buf, static_cast<std::size_t>(n));
+  got = true;
+  return true;
+}
+
+std::string raw_client::read_until_closed(std::chrono::milliseconds limit) {
+  const auto give_up = std::chrono::steady_clock::now() + limit;
+  bool got = false;
+  while (std::chrono::steady_clock::now() < give_up && receive_some(got)) {
+  }
+  return std::exchange(pending_, std::string());
 }
 
 std::optional<std::pair<char, std::string>> raw_client::read_message(
     std::chrono::milliseconds limit) {
   const auto give_up = std::chrono::steady_clock::now() + limit;
+  bool got = false;
   for (;;) {
     const auto frame = p::next_frame(pending_, 1 << 20);
     if (frame.status == p::frame_status::complete) {
@@ -81,28 +87,25 @@ std::optional<std::pair<char, std::string>> raw_client::read_message(
       return out;
     }
     if (frame.status != p::frame_status::need_more) return std::nullopt;
-    if (std::chrono::steady_clock::now() >= give_up) return std::nullopt;
-    pollfd pfd{fd_, POLLIN, 0};
-    if (::poll(&pfd, 1, 100) <= 0) continue;
-    char buf[16384];
-    const auto n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n <= 0) {
-      closed_ = true;
-      reset_ = n < 0 && errno == ECONNRESET;
-      return std::nullopt;
-    }
-    pending_.append(buf, static_cast<std::size_t>(n));
+    if (std::chrono::steady_clock::now() >= give_up || !receive_some(got)) return std::nullopt;
   }
 }
 
-void raw_client::log_in(const std::string& user, const std::string& password,
-                        const std::string& database) {
+scram_attempt raw_client::scram_login(const std::string& user, const std::string& password,
+                                      const std::string& database) {
   using namespace std::chrono_literals;
+  scram_attempt attempt;
+  auto error_in = [&](const std::pair<char, std::string>& m) {
+    if (m.first != p::backend::error_response) return false;
+    if (auto fields = p::parse_error_fields(m.second)) attempt.error = p::to_error_fields(*fields);
+    return true;
+  };
   std::string out;
   p::write_startup_message(out, {{"user", user}, {"database", database}});
   send(out);
-  auto m = read_message(10s);
+  auto m = read_message(20s);
   REQUIRE(m);
+  if (error_in(*m)) return attempt;
   REQUIRE(m->first == p::backend::authentication);
   auto auth = p::parse_authentication(m->second);
   REQUIRE(auth);
@@ -111,19 +114,33 @@ void raw_client::log_in(const std::string& user, const std::string& password,
   out.clear();
   p::write_sasl_initial_response(out, p::scram::mechanism, exchange.client_first());
   send(out);
-  m = read_message(10s);
+  m = read_message(20s);
   REQUIRE(m);
+  if (error_in(*m)) return attempt;
   REQUIRE(m->first == p::backend::authentication);
   auth = p::parse_authentication(m->second);
   REQUIRE(auth);
   REQUIRE(auth->code == p::auth_code::sasl_continue);
+  attempt.server_first = std::string(auth->data);
   std::string client_final;
   REQUIRE(exchange.server_first(auth->data, client_final) == p::scram::result::ok);
   out.clear();
   p::write_sasl_response(out, client_final);
   send(out);
+  m = read_message(20s);
+  REQUIRE(m);
+  error_in(*m);
+  return attempt;
+}
+
+void raw_client::log_in(const std::string& user, const std::string& password,
+                        const std::string& database) {
+  using namespace std::chrono_literals;
+  const auto attempt = scram_login(user, password, database);
+  INFO((attempt.error ? attempt.error->message : std::string()));
+  REQUIRE_FALSE(attempt.error);
   for (;;) {
-    m = read_message(10s);
+    const auto m = read_message(10s);
     REQUIRE(m);
     REQUIRE(m->first != p::backend::error_response);
     if (m->first == p::backend::ready_for_query) return;

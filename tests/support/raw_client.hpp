@@ -7,7 +7,15 @@
 #include <string>
 #include <utility>
 
+#include "pgsteer/protocol/error_response.hpp"
+
 namespace pgsteer::test {
+
+// What a client sees of one SCRAM login, step by step.
+struct scram_attempt {
+  std::string server_first;  // AuthenticationSASLContinue data; empty if none came
+  std::optional<protocol::error_fields> error;  // the ErrorResponse that ended it, if any
+};
 
 class raw_client {
  public:
@@ -29,11 +37,17 @@ class raw_client {
   bool reset() const { return reset_; }
   // The next whole message (type, body); nullopt when the peer closes or goes silent.
   std::optional<std::pair<char, std::string>> read_message(std::chrono::milliseconds limit);
-  // A SCRAM-SHA-256 login as `user` to `database`, read up to the first ReadyForQuery.
-  // REQUIREs that it succeeds.
+  // A SCRAM-SHA-256 login as `user` to `database`, up to the server's answer to the client's
+  // proof (or its refusal before): REQUIREs that the server speaks SCRAM.
+  scram_attempt scram_login(const std::string& user, const std::string& password,
+                            const std::string& database);
+  // scram_login, REQUIREd to succeed, read up to the first ReadyForQuery.
   void log_in(const std::string& user, const std::string& password, const std::string& database);
 
  private:
+  // One recv into pending_ (after waiting up to 100 ms); false when the peer closed or reset.
+  bool receive_some(bool& got);
+
   int fd_;
   bool closed_ = false;
   bool reset_ = false;

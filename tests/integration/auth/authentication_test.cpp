@@ -70,48 +70,11 @@ const char* auth_query_yaml =
     "  user: app\n"
     "  cache_ttl: 30s\n";
 
-// What a client sees of one SCRAM login through pgsteer, step by step.
-struct scram_attempt {
-  std::string server_first;  // AuthenticationSASLContinue data; empty if none came
-  std::optional<p::error_fields> error;
-};
-
-scram_attempt try_scram(int port, const std::string& user, const std::string& password) {
+// One SCRAM login through pgsteer, step by step.
+pgsteer::test::scram_attempt try_scram(int port, const std::string& user,
+                                       const std::string& password) {
   raw_client client(port);
-  std::string out;
-  p::write_startup_message(out, {{"user", user}, {"database", "app"}});
-  client.send(out);
-  scram_attempt attempt;
-  auto next = [&]() { return client.read_message(20s); };
-  auto m = next();
-  REQUIRE(m);
-  REQUIRE(m->first == p::backend::authentication);
-  auto auth = p::parse_authentication(m->second);
-  REQUIRE(auth);
-  REQUIRE(auth->code == p::auth_code::sasl);
-  p::scram::client_exchange exchange(password, p::scram::random_nonce());
-  out.clear();
-  p::write_sasl_initial_response(out, p::scram::mechanism, exchange.client_first());
-  client.send(out);
-  m = next();
-  REQUIRE(m);
-  if (m->first == p::backend::authentication) {
-    auth = p::parse_authentication(m->second);
-    REQUIRE(auth);
-    REQUIRE(auth->code == p::auth_code::sasl_continue);
-    attempt.server_first = std::string(auth->data);
-    std::string client_final;
-    REQUIRE(exchange.server_first(auth->data, client_final) == p::scram::result::ok);
-    out.clear();
-    p::write_sasl_response(out, client_final);
-    client.send(out);
-    m = next();
-    REQUIRE(m);
-  }
-  if (m->first == p::backend::error_response) {
-    if (auto fields = p::parse_error_fields(m->second)) attempt.error = p::to_error_fields(*fields);
-  }
-  return attempt;
+  return client.scram_login(user, password, "app");
 }
 
 // "r=<nonce>,s=<salt>,i=<iterations>" without the nonce, which differs every time.
