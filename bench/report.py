@@ -23,7 +23,8 @@ WORKLOAD_NAMES = {
     "tpcb-prepared": "TPC-B-like, `-M prepared`",
 }
 RESULT_COLUMNS = ["round", "workload", "target", "status", "tx", "tps", "latency_ms", "failed",
-                  "aborted", "cpu_ticks", "rss_kb", "hwm_kb", "note"]
+                  "aborted", "cpu_ticks", "rss_kb", "hwm_kb", "note", "syscalls",
+                  "context_switches"]
 SPREAD_COLUMNS = ["round", "workload", "target", "node", "xact_before", "tup_before", "xact_after",
                   "tup_after"]
 IDLE_COLUMNS = ["target", "clients", "connected", "rss_before_kb", "rss_after_kb", "hwm_after_kb",
@@ -78,6 +79,14 @@ def summarize(rows, clk_tck):
         ticks, tx = num(r["cpu_ticks"]), num(r["tx"])
         if ticks is not None and tx:
             cpu_per_tx.append(ticks * 1e6 / clk_tck / tx)
+    def per_tx(column):
+        values = []
+        for r in runs:
+            count, tx = num(r.get(column)), num(r["tx"])
+            if count is not None and tx:
+                values.append(count / tx)
+        return median(values)
+
     failed_runs = [r for r in runs if r["status"] != "ok"]
     rss = [num(r["rss_kb"]) for r in runs]
     hwm = [num(r["hwm_kb"]) for r in runs]
@@ -91,6 +100,8 @@ def summarize(rows, clk_tck):
         "failed_tx": sum(int(num(r["failed"]) or 0) for r in runs),
         "aborted": sum(int(num(r["aborted"]) or 0) for r in runs),
         "cpu_us_tx": median(cpu_per_tx),
+        "syscalls_tx": per_tx("syscalls"),
+        "switches_tx": per_tx("context_switches"),
         "rss_mib": (rss[-1] / 1024) if rss and rss[-1] is not None else None,
         "hwm_mib": max((h / 1024 for h in hwm if h is not None), default=None),
     }
@@ -108,8 +119,8 @@ def tps_section(meta, results):
         f"{meta.get('seconds')} s, interleaved; medians over rounds",
         "",
         "| workload | target | TPS | latency avg (ms) | failed tx | proxy CPU µs/tx "
-        "| proxy RSS / peak (MiB) |",
-        "| --- | --- | ---: | ---: | ---: | ---: | ---: |",
+        "| proxy syscalls/tx | proxy context switches/tx | proxy RSS / peak (MiB) |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     ratios = []
     for w in workloads:
@@ -120,7 +131,7 @@ def tps_section(meta, results):
             summary[key] = s
             name = WORKLOAD_NAMES.get(w, w) if key == "direct" else ""
             if s["state"] == "n/a":
-                out.append(f"| {name} | {label} | n/a | | | | |")
+                out.append(f"| {name} | {label} | n/a | | | | | | |")
                 continue
             failed = str(s["failed_tx"])
             if s["aborted"]:
@@ -133,8 +144,10 @@ def tps_section(meta, results):
             proxy = key != "direct"
             cpu = fmt(s["cpu_us_tx"], 1) if proxy else "—"
             mem = f"{fmt(s['rss_mib'], 1)} / {fmt(s['hwm_mib'], 1)}" if proxy else "—"
+            calls = fmt(s["syscalls_tx"], 1) if proxy else "—"
+            switches = fmt(s["switches_tx"], 2) if proxy else "—"
             out.append(f"| {name} | {label} | {tps} | {fmt(s['latency'], 2)} | {failed} | {cpu} "
-                       f"| {mem} |")
+                       f"| {calls} | {switches} | {mem} |")
         ok = {k: (v if v["state"] == "ok" else None) for k, v in summary.items()}
         ok.setdefault(peer, None)
         get = lambda k, f: ok[k][f] if ok[k] else None  # noqa: E731
