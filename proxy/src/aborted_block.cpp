@@ -29,21 +29,21 @@ p::error_fields aborted_block::failure() {
 aborted_block::answer aborted_block::on_request(char type, std::string_view body,
                                                 const statement_map& statements,
                                                 const p::function_policy& functions) {
-  auto ends_block = [&](std::string_view sql) {
+  // How a statement would end the block: not at all, COMMIT, or ROLLBACK (alone in its string).
+  enum class block_end { none, commit, rollback };
+  auto end_of = [&](std::string_view sql) {
     const auto c = p::classify(sql, functions);
-    return !c.multi_statement &&
-           (c.first == p::statement_type::commit || c.first == p::statement_type::rollback);
+    if (c.multi_statement) return block_end::none;
+    if (c.first == p::statement_type::commit) return block_end::commit;
+    if (c.first == p::statement_type::rollback) return block_end::rollback;
+    return block_end::none;
   };
   answer a;
   // A COMMIT of a transaction whose server was lost before the client heard of it (the loss
   // error still pending) fails with that loss and ends the block, as a COMMIT that cannot commit
   // does in PostgreSQL: answered ROLLBACK, it would look like success to a client that saw no
   // error.
-  auto commits_lost = [&](std::string_view sql) {
-    if (!pending_) return false;
-    const auto c = p::classify(sql, functions);
-    return !c.multi_statement && c.first == p::statement_type::commit;
-  };
+  auto commits_lost = [&](block_end e) { return e == block_end::commit && pending_; };
   auto fail_commit = [&] {
     a.error = std::move(*pending_);
     end();
@@ -55,10 +55,11 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
   switch (type) {
     case p::frontend::query: {
       const auto q = p::parse_query(body);
-      if (q && commits_lost(q->sql)) {
+      const auto e = q ? end_of(q->sql) : block_end::none;
+      if (commits_lost(e)) {
         fail_commit();
         p::write_ready_for_query(a.then, 'I');
-      } else if (q && ends_block(q->sql)) {
+      } else if (e != block_end::none) {
         p::write_command_complete(a.then, "ROLLBACK");
         p::write_ready_for_query(a.then, 'I');
         end();
@@ -74,10 +75,11 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
       break;
     case p::frontend::parse: {
       const auto parse = p::parse_parse(body);
-      if (parse && commits_lost(parse->query)) {
+      const auto e = parse ? end_of(parse->query) : block_end::none;
+      if (commits_lost(e)) {
         fail_commit();
         a.skip_until_sync = true;  // its Sync gets ReadyForQuery 'I'
-      } else if (parse && ends_block(parse->query)) {
+      } else if (e != block_end::none) {
         p::write_parse_complete(a.then);
         ending_ = true;
       } else {
@@ -90,12 +92,13 @@ aborted_block::answer aborted_block::on_request(char type, std::string_view body
       bool ends = ending_;
       if (const auto bind = p::parse_bind(body); bind && !bind->statement.empty()) {
         const auto* st = statements.find(bind->statement);
-        if (st && commits_lost(st->query)) {
+        const auto e = st ? end_of(st->query) : block_end::none;
+        if (commits_lost(e)) {
           fail_commit();
           a.skip_until_sync = true;
           break;
         }
-        ends = st && ends_block(st->query);
+        ends = e != block_end::none;
       }
       if (ends) {
         p::write_bind_complete(a.then);

@@ -291,10 +291,7 @@ awaitable<void> client_session::park() {
   if (idle_timeout.count() > 0) {
     const auto left = idle_timeout - (steady_clock::now() - quiet_since_);
     auto [done, wait_ec] = co_await with_timeout(readable(), std::max(left, left.zero()));
-    if (!done && !closing_) {
-      fatal(sqlstate::idle_session_timeout, "terminating connection due to idle-session timeout");
-      close("clients.idle_timeout");
-    }
+    if (!done && !closing_) end_idle_session();
     ec = wait_ec;
   } else {
     ec = co_await readable();
@@ -305,6 +302,11 @@ awaitable<void> client_session::park() {
                                                : "client connection lost: " + ec.message());
   }
   if (closing_) co_await flush_to_client();
+}
+
+void client_session::end_idle_session() {
+  fatal(sqlstate::idle_session_timeout, "terminating connection due to idle-session timeout");
+  close("clients.idle_timeout");
 }
 
 awaitable<void> client_session::drain_client() {
@@ -390,9 +392,7 @@ awaitable<void> client_session::client_to_server() {
       for (;;) {
         const auto quiet_for = steady_clock::now() - quiet_since_;
         if (!server_ && quiet_for >= idle_timeout) {
-          fatal(sqlstate::idle_session_timeout,
-                "terminating connection due to idle-session timeout");
-          close("clients.idle_timeout");
+          end_idle_session();
           break;
         }
         const auto limit = server_ ? idle_timeout : idle_timeout - quiet_for;
@@ -688,29 +688,13 @@ void client_session::process_server_messages(server_connection& server) {
   if (passthrough_left_ > 0 && !pass_through(server)) return;
   for (;;) {
     const auto frame = p::next_frame(server.input.view(), max_server_message);
-    if (frame.status == p::frame_status::need_more) {
-      // A row or COPY chunk larger than a read streams through as it arrives instead of being
-      // held whole (a single value may be up to 1 GB): its header decides where it goes.
-      if (frame.size > large_server_message &&
-          (frame.type == p::backend::data_row || frame.type == p::backend::copy_data)) {
-        server.tracker.on_backend(frame.type, 0);
-        const auto verdict = server.replies.on_backend(frame.type);
-        if (verdict == p::reply_filter::verdict::unexpected) {
-          lose_server(std::string("the backend sent an unexpected message of type ") + frame.type);
-          return;
-        }
-        passthrough_forward_ = verdict == p::reply_filter::verdict::forward;
-        if (passthrough_forward_) {
-          retry_skip_ = 0;
-          if (retry_log_active_) stop_retry_log();
-        }
-        passthrough_left_ = frame.size;
-        if (!pass_through(server)) return;
-        continue;
-      }
-      break;
-    }
-    if (frame.status != p::frame_status::complete) {
+    // A row or COPY chunk larger than a read streams through as it arrives instead of being held
+    // whole (a single value may be up to 1 GB): its header decides where it goes.
+    const bool streamed =
+        frame.status == p::frame_status::need_more && frame.size > large_server_message &&
+        (frame.type == p::backend::data_row || frame.type == p::backend::copy_data);
+    if (frame.status == p::frame_status::need_more && !streamed) break;
+    if (frame.status != p::frame_status::complete && !streamed) {
       lose_server("the backend sent a malformed message");
       return;
     }
@@ -729,6 +713,13 @@ void client_session::process_server_messages(server_connection& server) {
       return;
     }
     bool forward_it = verdict == p::reply_filter::verdict::forward;
+    if (streamed) {
+      if (forward_it) end_retry_window();
+      passthrough_forward_ = forward_it;
+      passthrough_left_ = frame.size;
+      if (!pass_through(server)) return;
+      continue;
+    }
     if (type == p::backend::ready_for_query && forward_it) {
       ++requests_answered_;
       params_.request_done();
@@ -806,8 +797,7 @@ void client_session::process_server_messages(server_connection& server) {
         ++retry_preamble_;
       }
     } else if (forward_it) {
-      retry_skip_ = 0;
-      if (retry_log_active_) stop_retry_log();
+      end_retry_window();
     }
     if (forward_it) to_client_.append(server.input.view().substr(0, frame.size));
     server.input.consume(frame.size);

@@ -125,6 +125,8 @@ class client_session final : public session_handle, private request_sink {
   // another eligible backend (server_to_client() runs it; client_to_server() waits meanwhile).
   awaitable<void> retry_read();
   void stop_retry_log();
+  // A reply that is more than a preamble reached the client: the read can no longer be retried.
+  void end_retry_window();
   static bool is_reply_preamble(char type);
 
   // Output to the client goes through server_to_client(), the only writer of the socket.
@@ -133,6 +135,8 @@ class client_session final : public session_handle, private request_sink {
   void fatal(std::string_view sqlstate, std::string message, std::string detail = {});
   awaitable<void> flush_to_client();
   awaitable<void> park();
+  // clients.idle_timeout passed without a request: PostgreSQL's FATAL 57P05, then close.
+  void end_idle_session();
   // After a FATAL for a request the client was still sending: lets the error reach it.
   awaitable<void> drain_client();
   void wake();

@@ -27,10 +27,7 @@ bool is_server_property(std::string_view parameter) {
   static constexpr std::array<std::string_view, 7> properties{
       "server_version",        "server_encoding", "integer_datetimes", "is_superuser",
       "session_authorization", "in_hot_standby",  "scram_iterations"};
-  for (std::string_view p : properties) {
-    if (p.size() == parameter.size() && p == parameter) return true;
-  }
-  return false;
+  return std::find(properties.begin(), properties.end(), parameter) != properties.end();
 }
 
 std::string quote_literal(std::string_view value) {
@@ -56,6 +53,18 @@ std::string parameter_sync::sync(parameter_map& server, const parameter_map& def
   auto v = values_.begin();
   auto d = defaults.begin();
   auto s = server.begin();
+  // Server settings before `name` (all that are left: null) that neither side has: another
+  // client's, reset.
+  auto reset_before = [&](const std::string* name) {
+    while (s != server.end() && (!name || compare_parameter_names(s->first, *name) < 0)) {
+      if (is_server_property(s->first)) {
+        ++s;
+      } else {
+        sql += "RESET " + s->first + ";";
+        s = server.erase(s);
+      }
+    }
+  };
   while (v != values_.end() || d != defaults.end()) {
     // The smallest name still to look at among the client's values and the defaults.
     const std::string* name = nullptr;
@@ -66,16 +75,7 @@ std::string parameter_sync::sync(parameter_map& server, const parameter_map& def
     const bool from_client = v != values_.end() && compare_parameter_names(v->first, *name) == 0;
     const bool has_default = d != defaults.end() && compare_parameter_names(d->first, *name) == 0;
     const std::string& value = from_client ? v->second : d->second;
-    // Server settings before this name that neither side has: another client's, reset.
-    for (int c; s != server.end() && (c = compare_parameter_names(s->first, *name)) <= 0;) {
-      if (c == 0) break;
-      if (!is_server_property(s->first)) {
-        sql += "RESET " + s->first + ";";
-        s = server.erase(s);
-      } else {
-        ++s;
-      }
-    }
+    reset_before(name);
     if (s != server.end() && compare_parameter_names(s->first, *name) == 0) {
       if (s->second != value) {
         if (unchanged) (*unchanged)[*name] = s->second;
@@ -90,14 +90,7 @@ std::string parameter_sync::sync(parameter_map& server, const parameter_map& def
     if (from_client) ++v;
     if (has_default) ++d;
   }
-  while (s != server.end()) {
-    if (!is_server_property(s->first)) {
-      sql += "RESET " + s->first + ";";
-      s = server.erase(s);
-    } else {
-      ++s;
-    }
-  }
+  reset_before(nullptr);
   return sql;
 }
 
@@ -125,7 +118,7 @@ void parameter_sync::note_request(std::string_view sql) {
     return true;
   };
   for (std::size_t i = 0; i < sql.size(); ++i) {
-    const char c = static_cast<char>(sql[i] | 0x20);
+    const char c = lower(sql[i]);
     if ((c == 'r' && word_at(i, "reset")) ||
         (c == 'd' && (word_at(i, "discard") || word_at(i, "default")))) {
       may_reset_ = true;

@@ -39,6 +39,11 @@ bool client_session::is_reply_preamble(char type) {
          type == p::backend::parameter_description;
 }
 
+void client_session::end_retry_window() {
+  retry_skip_ = 0;
+  if (retry_log_active_) stop_retry_log();
+}
+
 void client_session::stop_retry_log() {
   retry_log_active_ = false;
   retry_preamble_ = 0;
