@@ -5,10 +5,12 @@
 #include <string>
 
 #include "aborted_block.hpp"
+#include "frontend_messages.hpp"
 #include "pgsteer/protocol/messages.hpp"
 
 namespace p = pgsteer::protocol;
 using pgsteer::proxy::aborted_block;
+using namespace pgsteer::proxy::test_messages;
 
 namespace {
 
@@ -19,40 +21,9 @@ struct fixture {
   aborted_block block;
 
   aborted_block::answer client_sends(const std::string& message) {
-    return block.on_request(message[0], std::string_view(message).substr(5), statements, functions);
+    return block.on_request(message[0], body(message), statements, functions);
   }
 };
-
-std::string query(std::string_view sql) {
-  std::string out;
-  p::write_query(out, sql);
-  return out;
-}
-std::string parse(std::string_view name, std::string_view sql) {
-  std::string out;
-  p::write_parse(out, name, sql);
-  return out;
-}
-std::string bind(std::string_view statement) {
-  std::string out;
-  p::write_bind(out, "", statement);
-  return out;
-}
-std::string message(void (*write)(std::string&)) {
-  std::string out;
-  write(out);
-  return out;
-}
-std::string ready(char status) {
-  std::string out;
-  p::write_ready_for_query(out, status);
-  return out;
-}
-std::string complete(std::string_view tag) {
-  std::string out;
-  p::write_command_complete(out, tag);
-  return out;
-}
 
 }  // namespace
 
@@ -145,7 +116,7 @@ TEST_CASE("a COMMIT prepared earlier (as drivers keep it) ends the block, other 
   for (auto [name, sql] :
        {std::pair{"commit_stmt", "COMMIT"}, std::pair{"select_stmt", "select 1"}}) {
     const auto m = parse(name, sql);
-    f.statements.rewrite(m[0], m, std::string_view(m).substr(5), server, 100, sink);
+    f.statements.rewrite(m[0], m, body(m), server, 100, sink);
   }
   f.block.begin();
   auto a = f.client_sends(bind("select_stmt"));

@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "frontend_messages.hpp"
 #include "pgsteer/protocol/messages.hpp"
 #include "statement_map.hpp"
 
@@ -15,6 +16,7 @@ namespace p = pgsteer::protocol;
 using pgsteer::proxy::server_statements;
 using pgsteer::proxy::statement_map;
 using pgsteer::proxy::statement_registry;
+using namespace pgsteer::proxy::test_messages;
 
 namespace {
 
@@ -34,14 +36,14 @@ struct recorder : pgsteer::proxy::request_sink {
   std::vector<std::string> lines() const {
     std::vector<std::string> out;
     for (const auto& r : requests) {
-      const std::string_view body = std::string_view(r.message).substr(5);
+      const std::string_view rest = body(r.message);
       std::string line(1, r.type);
       if (r.type == p::frontend::parse) {
-        line.append(" ").append(p::parse_parse(body)->statement);
+        line.append(" ").append(p::parse_parse(rest)->statement);
       } else if (r.type == p::frontend::bind) {
-        line.append(" ").append(p::parse_bind(body)->statement);
+        line.append(" ").append(p::parse_bind(rest)->statement);
       } else if (r.type == p::frontend::describe || r.type == p::frontend::close) {
-        line.append(" ").append(p::parse_close(body)->name);
+        line.append(" ").append(p::parse_close(rest)->name);
       }
       if (r.swallow) line += " (pgsteer's)";
       out.push_back(line);
@@ -49,10 +51,6 @@ struct recorder : pgsteer::proxy::request_sink {
     return out;
   }
 };
-
-std::string body(const std::string& message) {
-  return message.substr(5);
-}
 
 struct fixture {
   statement_registry registry{"pgsteer_0_"};
@@ -64,27 +62,6 @@ struct fixture {
     return map.rewrite(message[0], message, body(message), server, capacity, sink);
   }
 };
-
-std::string parse(std::string_view name, std::string_view sql) {
-  std::string out;
-  p::write_parse(out, name, sql);
-  return out;
-}
-std::string bind(std::string_view statement) {
-  std::string out;
-  p::write_bind(out, "", statement);
-  return out;
-}
-std::string describe(std::string_view statement) {
-  std::string out;
-  p::write_describe(out, 'S', statement);
-  return out;
-}
-std::string close(std::string_view statement) {
-  std::string out;
-  p::write_close(out, 'S', statement);
-  return out;
-}
 
 using lines = std::vector<std::string>;
 
