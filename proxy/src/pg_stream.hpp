@@ -113,7 +113,11 @@ inline awaitable<error_code> write_all(pg_stream& stream, std::string_view bytes
     (void)n;
     co_return ec;
   }
-  co_return co_await write_all(stream.socket(), bytes);
+  // Not through write_all(tcp::socket&): a nested coroutine would cost a frame per write on the
+  // data path.
+  auto [ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(bytes), use_tuple);
+  (void)n;
+  co_return ec;
 }
 
 }  // namespace pgsteer::proxy
