@@ -752,6 +752,14 @@ void client_session::process_server_messages(server_connection& server) {
     } else if (type == p::backend::error_response) {
       if (auto fields = p::parse_error_fields(frame.body)) {
         const auto e = p::to_error_fields(*fields);
+        if (forward_it && retry_log_active_ && !retry_log_.empty() && p::is_backend_going_away(e)) {
+          // A read on a replica that is shutting down failed (a parallel worker terminated, say)
+          // before anything but its preamble reached the client: that is the loss of its server,
+          // and the read runs once more elsewhere (read_retry.cpp), as when the server vanishes.
+          server.input.consume(frame.size);
+          lose_server("the backend is going away: " + e.message);
+          return;
+        }
         if (e.severity == "FATAL" || e.severity == "PANIC") {
           if (keeps_client_without_server()) {
             // The backend is ending its session (shut down, terminated): that is the loss of

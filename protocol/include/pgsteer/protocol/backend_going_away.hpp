@@ -13,7 +13,8 @@ namespace pgsteer::protocol {
 // it: refused, reset or closed before the login's end, timed out) and 08006. Authentication,
 // configuration and protocol failures (28xxx, 3D000, 53300, 08004, 08P01, ...) are not.
 // Meant for failures before anything of a client's transaction was sent: a server lost after
-// that may have run it, whatever the code.
+// that may have run it, whatever the code. (The one other use: an error of a read on a replica,
+// which pgsteer may run again elsewhere because it writes nothing.)
 bool is_backend_going_away(const error_fields& error);
 
 }  // namespace pgsteer::protocol
