@@ -579,7 +579,8 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
                    {"connect_time", text_oid}, {"wait", int8_oid},
                    {"wait_us", int8_oid},      {"id", int8_oid},
                    {"pid", int8_oid},          {"link", int8_oid},
-                   {"backend", text_oid},      {"application_name", text_oid}};
+                   {"backend", text_oid},      {"application_name", text_oid},
+                   {"pinned", text_oid}};
       for (const auto& c : clients) {
         const auto us = c.wait ? c.wait->count() : 0;
         std::optional<std::string> link, backend;
@@ -587,13 +588,13 @@ awaitable<void> admin_console::run(const p::admin_command& command) {
           link = number(*c.server_id);
           backend = c.backend;
         }
-        r.rows.push_back({"C", c.user, c.database,
-                          std::string(c.state == client_state::waiting ? "waiting" : "active"),
-                          c.addr, number(c.port), c.local_addr, number(c.local_port),
-                          timestamp(c.connect_time),
-                          number(static_cast<std::uint64_t>(us / 1000000)),
-                          number(static_cast<std::uint64_t>(us % 1000000)), number(c.id),
-                          std::to_string(c.process_id), link, backend, c.application_name});
+        r.rows.push_back(
+            {"C", c.user, c.database,
+             std::string(c.state == client_state::waiting ? "waiting" : "active"), c.addr,
+             number(c.port), c.local_addr, number(c.local_port), timestamp(c.connect_time),
+             number(static_cast<std::uint64_t>(us / 1000000)),
+             number(static_cast<std::uint64_t>(us % 1000000)), number(c.id),
+             std::to_string(c.process_id), link, backend, c.application_name, c.pinned});
       }
       break;
     }

@@ -79,12 +79,17 @@ client_session::~client_session() {
     // is closed (a client that vanished mid-transaction leaves no trace on the next one).
     if (!server_said_fatal_ && server_->replies.empty() &&
         server_->tracker.may_release(p::pool_mode::transaction) && to_server_.empty()) {
-      if (mode_ == p::pool_mode::session) server_->needs_reset = true;
+      // A pinned client's state (session_pins.hpp) goes with it, as a session's does.
+      if (mode_ == p::pool_mode::session || pins_.pinned()) server_->needs_reset = true;
+      if (pins_.pinned() && cfg().pool.server_reset_query.empty()) {
+        server_->discard_on_release = true;
+      }
       pool_->release(std::move(server_));
     } else {
       pool_->discard(std::move(server_), "its client left mid-transaction");
     }
   }
+  if (pins_.pinned()) worker_.stats().clients_pinned.sub();
   shared_.clients.fetch_sub(1, std::memory_order_relaxed);
   set_state(client_state::login);
   worker_.stats().clients_login.sub();
@@ -492,12 +497,20 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       co_return;
   }
   std::string_view sql;
+  std::string_view parsed_statement;
   if (type == p::frontend::query) {
     if (auto q = p::parse_query(body)) sql = q->sql;
   } else if (type == p::frontend::parse) {
-    if (auto parse = p::parse_parse(body)) sql = parse->query;
+    if (auto parse = p::parse_parse(body)) {
+      sql = parse->query;
+      parsed_statement = parse->statement;
+    }
   }
   params_.note_request(sql);
+  // Session state the request creates or ends on its server (session_pins.hpp).
+  std::vector<p::session_effect> effects;
+  if (mode_ != p::pool_mode::session)
+    effects = session_effects_of(type, body, sql, parsed_statement);
   if (!server_ && mode_ != p::pool_mode::session) {
     // A Parse some server already accepted and a Close need no server (statement_map.hpp):
     // a client that prepares synchronously does not wait for a server it does not need yet.
@@ -536,8 +549,12 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
         co_return;
       }
     }
+    // State that pins is made on the primary, where the client's writes can follow it.
+    const bool pins = std::any_of(effects.begin(), effects.end(),
+                                  [](const auto& e) { return p::creates_session_state(e.kind); });
     attaching_ = true;
-    const bool attached = co_await attach_server(target_for(type, body, c ? &*c : nullptr));
+    const bool attached =
+        co_await attach_server(pins ? target::primary : target_for(type, body, c ? &*c : nullptr));
     attaching_ = false;
     if (!attached) {
       if (worker_.draining()) end_for_shutdown();
@@ -556,6 +573,7 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
     }
   }
   if (params_.needs_resync() && server_->replies.empty()) synchronize_parameters();
+  if (!effects.empty()) note_session_effects(effects);
   if (retry_log_active_) {
     if (retry_log_.size() + message.size() > max_retry_log) {
       stop_retry_log();
@@ -723,6 +741,11 @@ void client_session::process_server_messages(server_connection& server) {
     if (type == p::backend::ready_for_query && forward_it) {
       ++requests_answered_;
       params_.request_done();
+      if (pins_.waiting()) {
+        const bool was_pinned = pins_.pinned();
+        pins_.on_ready(status, params_, server.parameters);
+        pinned_changed(was_pinned);
+      }
       count_request_done(status, server);
       if (timing_request_) log_if_slow(server);
     }
@@ -745,9 +768,11 @@ void client_session::process_server_messages(server_connection& server) {
                mode_ != p::pool_mode::session) {
       // The client's own DEALLOCATE ALL or DISCARD ALL dropped every prepared statement of this
       // server, pgsteer's names included, and on a direct connection the client's own.
-      if (auto done = p::parse_command_complete(frame.body);
-          done && (done->tag == "DEALLOCATE ALL" || done->tag == "DISCARD ALL")) {
-        statements_.deallocated_all(server.statements);
+      if (auto done = p::parse_command_complete(frame.body)) {
+        if (done->tag == "DEALLOCATE ALL" || done->tag == "DISCARD ALL") {
+          statements_.deallocated_all(server.statements);
+        }
+        pins_.on_command_complete(done->tag);
       }
     } else if (type == p::backend::error_response) {
       if (auto fields = p::parse_error_fields(frame.body)) {
@@ -770,7 +795,10 @@ void client_session::process_server_messages(server_connection& server) {
           }
           server_said_fatal_ = true;
         }
-        if (forward_it) count_error(worker_.stats(), e.code);
+        if (forward_it) {
+          count_error(worker_.stats(), e.code);
+          pins_.on_error();
+        }
         if (e.code == sqlstate::feature_not_supported &&
             e.message == "cached plan must not change result type") {
           // The table changed under a prepared statement: prepare afresh on next use.

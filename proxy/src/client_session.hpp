@@ -25,6 +25,7 @@
 #include "pgsteer/tls/contexts.hpp"
 #include "router.hpp"
 #include "server_connection.hpp"
+#include "session_pins.hpp"
 #include "statement_map.hpp"
 #include "stats.hpp"
 #include "worker_context.hpp"
@@ -111,6 +112,13 @@ class client_session final : public session_handle, private request_sink {
   bool pass_through(server_connection& server);
   void maybe_release();
   void release_server();
+  // Session state (session_pins.hpp): the effects of a Query or of the statement a Bind runs
+  // (a Parse's are kept until its Bind), and what they do to the pin once sent.
+  std::vector<protocol::session_effect> session_effects_of(char type, std::string_view body,
+                                                           std::string_view sql,
+                                                           std::string_view parsed_statement);
+  void note_session_effects(const std::vector<protocol::session_effect>& effects);
+  void pinned_changed(bool was_pinned);
   // Statistics (stats.hpp): the client's state for the gauges, and a forwarded ReadyForQuery.
   enum class client_state : std::uint8_t { login, idle, waiting, active };
   void set_state(client_state next);
@@ -187,6 +195,10 @@ class client_session final : public session_handle, private request_sink {
   parameter_map* observed_parameters_ = nullptr;     // collects ParameterStatus while set
   std::optional<protocol::error_fields> own_error_;  // the last error of pgsteer's own request
   statement_map statements_;  // the client's prepared statement names (transaction pooling)
+  session_pins pins_;         // session state that keeps the client on its server
+  // The session effects of the unnamed statement, and of named ones that have any, until Bind.
+  std::vector<protocol::session_effect> unnamed_effects_;
+  std::vector<std::pair<std::string, std::vector<protocol::session_effect>>> named_effects_;
 
   std::int32_t process_id_ = 0;
   std::int32_t secret_key_ = 0;

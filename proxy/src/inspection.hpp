@@ -32,6 +32,7 @@ struct client_info {
   std::optional<std::uint64_t> server_id;  // the server it holds
   std::string backend;                     // that server's backend name
   bool admin = false;                      // an admin console session
+  std::string pinned;  // session state that holds it on its server (session_pins::labels())
 };
 
 enum class server_state : std::uint8_t {

@@ -20,11 +20,13 @@
 #include <boost/asio/post.hpp>
 
 #include "health.hpp"
+#include "pgsteer/protocol/session_state.hpp"
 #include "shared_state.hpp"
 #include "stats.hpp"
 #include "topology.hpp"
 
 namespace pgsteer::proxy {
+namespace p = protocol;
 
 namespace pm = prometheus;
 
@@ -160,6 +162,17 @@ void scrape_collector::collect_clients(std::vector<pm::MetricFamily>& out) const
             {{"state", "active"}});
   add_counter(counter(out, "pgsteer_client_connections_total", "Client connections accepted"),
               sum(shared_, [](const auto& s) { return s.client_connections_total.get(); }));
+  add_gauge(gauge(out, "pgsteer_clients_pinned",
+                  "Clients held on their server by session state (transaction and statement "
+                  "pooling)"),
+            sum(shared_, [](const auto& s) { return s.clients_pinned.get(); }));
+  auto& pins = counter(out, "pgsteer_client_pins_total",
+                       "Session state that pinned a client to its server, by kind");
+  for (std::size_t kind = 0; kind < pin_kind_count; ++kind) {
+    const auto label = p::pin_label(static_cast<p::session_effect_kind>(kind));
+    add_counter(pins, sum(shared_, [&](const auto& s) { return s.pins_total[kind].get(); }),
+                {{"kind", std::string(label)}});
+  }
   add_counter(counter(out, "pgsteer_auth_failures_total", "Failed client authentications"),
               sum(shared_, [](const auto& s) { return s.auth_failures_total.get(); }));
   auto& tls = counter(out, "pgsteer_tls_handshakes_total", "Client-side TLS handshakes");

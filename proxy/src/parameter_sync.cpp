@@ -30,6 +30,32 @@ bool is_server_property(std::string_view parameter) {
   return std::find(properties.begin(), properties.end(), parameter) != properties.end();
 }
 
+bool is_reported_parameter(std::string_view parameter) {
+  static constexpr std::array<std::string_view, 14> reported{"application_name",
+                                                             "client_encoding",
+                                                             "DateStyle",
+                                                             "default_transaction_read_only",
+                                                             "in_hot_standby",
+                                                             "integer_datetimes",
+                                                             "IntervalStyle",
+                                                             "is_superuser",
+                                                             "scram_iterations",
+                                                             "server_encoding",
+                                                             "server_version",
+                                                             "session_authorization",
+                                                             "standard_conforming_strings",
+                                                             "TimeZone"};
+  return std::any_of(reported.begin(), reported.end(), [&](std::string_view name) {
+    return compare_parameter_names(name, parameter) == 0;
+  });
+}
+
+namespace {
+// What a server holds of a setting whose SET may or may not have taken effect: equal to no
+// client's value, so the next sync() sets or resets it.
+constexpr std::string_view unknown_value = "\x01unknown";
+}  // namespace
+
 std::string quote_literal(std::string_view value) {
   std::string out = "E'";
   for (char c : value) {
@@ -146,6 +172,43 @@ std::optional<std::string> parameter_sync::on_parameter_status(const std::string
     values_[name] = value;
   }
   return std::nullopt;
+}
+
+void parameter_sync::client_set(const std::string& name, std::string value, parameter_map& server) {
+  if (is_reported_parameter(name)) return;
+  server[name] = value;
+  values_[name] = std::move(value);
+}
+
+void parameter_sync::client_reset(const std::string& name, parameter_map& server) {
+  if (is_reported_parameter(name)) return;
+  server.erase(name);
+  if (auto start = startup_.find(name); start != startup_.end()) {
+    values_[name] = start->second;
+    resync_ = true;
+  } else {
+    values_.erase(name);
+  }
+}
+
+void parameter_sync::client_reset_all(parameter_map& server) {
+  std::erase_if(server, [](const auto& entry) { return !is_reported_parameter(entry.first); });
+  std::erase_if(values_, [](const auto& entry) { return !is_reported_parameter(entry.first); });
+  for (const auto& [name, value] : startup_) {
+    if (is_reported_parameter(name)) continue;
+    values_[name] = value;
+    resync_ = true;
+  }
+}
+
+void parameter_sync::mark_unknown(const std::string& name, parameter_map& server) {
+  if (!is_reported_parameter(name)) server[name] = std::string(unknown_value);
+}
+
+void parameter_sync::mark_all_unknown(parameter_map& server) {
+  for (auto& [name, value] : server) {
+    if (!is_reported_parameter(name) && !is_server_property(name)) value = unknown_value;
+  }
 }
 
 void parameter_sync::sync_failed(parameter_map& server) {

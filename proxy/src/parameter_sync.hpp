@@ -27,6 +27,10 @@ using parameter_map = std::map<std::string, std::string, parameter_name_less>;
 // the server spells them.
 bool is_server_property(std::string_view parameter);
 
+// Parameters the server reports in ParameterStatus when they change (GUC_REPORT in PostgreSQL
+// 14 to 17): their changes reach pgsteer without reading the client's SQL.
+bool is_reported_parameter(std::string_view parameter);
+
 // An SQL string literal that reads the same whatever standard_conforming_strings is.
 std::string quote_literal(std::string_view value);
 
@@ -64,6 +68,19 @@ class parameter_sync {
   // server does not hold: the client gets it, and needs_resync() says the server does next).
   std::optional<std::string> on_parameter_status(const std::string& name, const std::string& value,
                                                  bool forwarded, const parameter_map& defaults);
+
+  // The client's own SET, RESET and RESET ALL of parameters the server does not report, once the
+  // request that carried them succeeded on `server` (session_pins.hpp reads them from its SQL).
+  // Reported parameters are left to on_parameter_status(). A RESET returns the client to the
+  // value it connected with, as on a direct connection: needs_resync() then says the server,
+  // back at its own default, gets that value before the next request.
+  void client_set(const std::string& name, std::string value, parameter_map& server);
+  void client_reset(const std::string& name, parameter_map& server);
+  void client_reset_all(parameter_map& server);
+  // The client sent a SET of `name` whose outcome is not known yet: whatever `server` holds of it
+  // is unknown until client_set() says, so another client's sync() sets or resets it again.
+  static void mark_unknown(const std::string& name, parameter_map& server);
+  static void mark_all_unknown(parameter_map& server);
 
   // pgsteer's own sync failed on a server: what it holds of this client's settings is unknown.
   void sync_failed(parameter_map& server);

@@ -197,7 +197,69 @@ void client_session::maybe_release() {
   if (!server_ || closing_ || mode_ == p::pool_mode::session || writing_to_server_) return;
   if (!to_server_.empty() || !server_->input.empty() || !server_->replies.empty()) return;
   if (!server_->tracker.may_release(mode_)) return;
+  if (pins_.pinned()) return;  // its session state lives on this server
   release_server();
+}
+
+std::vector<p::session_effect> client_session::session_effects_of(
+    char type, std::string_view body, std::string_view sql, std::string_view parsed_statement) {
+  auto forget_named = [this](std::string_view name) {
+    std::erase_if(named_effects_, [&](const auto& entry) { return entry.first == name; });
+  };
+  switch (type) {
+    case p::frontend::query:
+      return p::session_effects(sql);
+    case p::frontend::parse: {
+      // A statement's effects happen when it runs: at its Bind, which may come much later.
+      auto effects = p::session_effects(sql);
+      if (parsed_statement.empty()) {
+        unnamed_effects_ = std::move(effects);
+      } else {
+        if (!named_effects_.empty()) forget_named(parsed_statement);
+        if (!effects.empty()) named_effects_.emplace_back(parsed_statement, std::move(effects));
+      }
+      return {};
+    }
+    case p::frontend::bind: {
+      if (unnamed_effects_.empty() && named_effects_.empty()) return {};
+      const auto bind = p::parse_bind(body);
+      if (!bind) return {};
+      if (bind->statement.empty()) return unnamed_effects_;
+      for (const auto& [name, effects] : named_effects_) {
+        if (name == bind->statement) return effects;
+      }
+      return {};
+    }
+    case p::frontend::close:
+      if (!named_effects_.empty()) {
+        if (auto close = p::parse_close(body); close && close->kind == 'S')
+          forget_named(close->name);
+      }
+      return {};
+    default:
+      return {};
+  }
+}
+
+void client_session::note_session_effects(const std::vector<p::session_effect>& effects) {
+  const bool was_pinned = pins_.pinned();
+  const auto added = pins_.on_sent(effects, server_->parameters);
+  auto& stats = worker_.stats();
+  for (std::size_t kind = 0; kind < pin_kind_count; ++kind) {
+    if (added & (1u << kind)) stats.pins_total[kind].add();
+  }
+  pinned_changed(was_pinned);
+}
+
+void client_session::pinned_changed(bool was_pinned) {
+  if (was_pinned == pins_.pinned()) return;
+  if (pins_.pinned()) {
+    worker_.stats().clients_pinned.add();
+    spdlog::info("client {} pinned to server {}: {}", id_, server_->id(), pins_.labels());
+  } else {
+    worker_.stats().clients_pinned.sub();
+    spdlog::info("client {} unpinned from server {}", id_, server_->id());
+  }
 }
 
 void client_session::release_server() {
@@ -221,7 +283,8 @@ void client_session::release_server() {
 }
 
 bool client_session::keeps_client_without_server() const {
-  return relaying_ && mode_ != p::pool_mode::session;
+  // A pinned client's session state was on that server: it is lost as on a direct connection.
+  return relaying_ && mode_ != p::pool_mode::session && !pins_.pinned();
 }
 
 void client_session::lose_server(const std::string& why) {
@@ -233,6 +296,8 @@ void client_session::lose_server(const std::string& why) {
   const bool mid_message = passthrough_left_ > 0 && passthrough_forward_;
   passthrough_left_ = 0;
   const bool keep_client = keeps_client_without_server() && !mid_message;
+  if (pins_.pinned()) worker_.stats().clients_pinned.sub();
+  pins_.forget();
   if (keep_client && retry_log_active_ && !retry_log_.empty()) {
     // Nothing of this read reached the client: it runs again on another eligible backend.
     failed_replica_ = pool_->backend_index();

@@ -86,6 +86,7 @@ client_info client_session::describe() const {
   if (auto it = params_.values().find("application_name"); it != params_.values().end()) {
     c.application_name = it->second;
   }
+  c.pinned = pins_.labels();
   if (server_) {
     c.server_id = server_->id();
     c.backend = server_->backend().name;

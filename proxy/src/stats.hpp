@@ -102,11 +102,18 @@ class stat_database_names {
   std::vector<std::string> names_;
 };
 
+// Kinds of session state that pin a client to its server (protocol::session_effect_kind up to
+// sets_unknown; session_pins.hpp), counted by kind.
+constexpr std::size_t pin_kind_count = 7;
+
 struct worker_stats {
   // Client connections now, by state (gauges): logging in; idle (no server and not waiting);
   // waiting for a server; active (holding a server).
   stat_counter clients_login, clients_idle, clients_waiting, clients_active;
   stat_counter client_connections_total;  // accepted
+  // Clients pinned to their server by session state now (gauge), and pins begun by kind.
+  stat_counter clients_pinned;
+  std::array<stat_counter, pin_kind_count> pins_total;
   stat_counter auth_failures_total;
   stat_counter tls_handshakes_total;          // completed (successful)
   stat_counter tls_handshake_failures_total;  // started and failed
