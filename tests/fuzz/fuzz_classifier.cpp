@@ -8,6 +8,7 @@
 #include <string_view>
 
 #include "pgsteer/protocol/classifier.hpp"
+#include "pgsteer/protocol/session_state.hpp"
 #include "pgsteer/protocol/sql_lexer.hpp"
 
 namespace fuzz_classifier_detail {
@@ -76,6 +77,23 @@ void check_classifier(std::string_view sql) {
   }
 }
 
+// Session effects: never a crash, and every statement's effects are found whatever precedes
+// it: a LISTEN after any well-formed text (a line comment ends at the newline) still pins.
+void check_session_effects(std::string_view sql) {
+  const auto effects = session_effects(sql);
+  for (const auto& e : effects) {
+    if (e.kind != session_effect_kind::sets && !e.value.empty()) __builtin_trap();
+  }
+  if (sql.find('\0') != std::string_view::npos) return;
+  const auto c = classify(sql, function_policy());
+  if (c.kind == sql_kind::unknown) return;  // malformed text may swallow what follows
+  const auto more = session_effects(std::string(sql) + "\n;LISTEN fuzz_channel");
+  if (more.empty() || more.back().kind != session_effect_kind::listens ||
+      more.back().name != "fuzz_channel") {
+    __builtin_trap();
+  }
+}
+
 }  // namespace fuzz_classifier_detail
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
@@ -83,5 +101,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   fuzz_classifier_detail::check_lexer(sql, true);
   fuzz_classifier_detail::check_lexer(sql, false);
   fuzz_classifier_detail::check_classifier(sql);
+  fuzz_classifier_detail::check_session_effects(sql);
   return 0;
 }
