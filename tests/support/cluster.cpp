@@ -35,10 +35,14 @@ bool port_free(int port) {
 }
 
 // Finds `count` consecutive free loopback ports, starting from a per-process offset so that
-// test processes running side by side rarely race for the same ones.
+// test processes running side by side rarely race for the same ones. Below Linux's ephemeral
+// range (32768 and up): a port free now there may be taken by some outgoing connection before
+// PostgreSQL binds it.
 int free_port_range(int count) {
-  const int start = 20000 + (static_cast<int>(::getpid()) % 2000) * 10;
-  for (int base = start; base < 60000; base += count + 1) {
+  constexpr int low = 20000, high = 32768;
+  const int start = low + (static_cast<int>(::getpid()) % 1200) * 10;
+  for (int tried = 0; tried < high - low; tried += count + 1) {
+    const int base = low + (start - low + tried) % (high - low - count);
     bool all = true;
     for (int i = 0; i < count && all; ++i) all = port_free(base + i);
     if (all) return base;
