@@ -473,10 +473,53 @@ class statement_reader {
   std::vector<session_effect>& out_;
 };
 
+// Whether `sql` holds a word every effect needs (case-insensitive, anywhere, strings and
+// comments included): temp (TEMP, TEMPORARY, pg_temp), advisory, declare, close, listen,
+// prepare, deallocate, discard, set (SET, RESET, set_config). Most queries have none, and are
+// answered by this one pass instead of the lexer: it runs on every query in transaction pooling.
+bool may_have_effects(std::string_view sql) {
+  auto at = [&](std::size_t i, std::string_view word) {  // word[0] already matched
+    if (sql.size() - i < word.size()) return false;
+    for (std::size_t k = 1; k < word.size(); ++k) {
+      if (static_cast<char>(sql[i + k] | 0x20) != word[k]) return false;
+    }
+    return true;
+  };
+  for (std::size_t i = 0; i < sql.size(); ++i) {
+    switch (sql[i] | 0x20) {
+      case 't':
+        if (at(i, "temp")) return true;
+        break;
+      case 'a':
+        if (at(i, "advisory")) return true;
+        break;
+      case 'd':
+        if (at(i, "declare") || at(i, "deallocate") || at(i, "discard")) return true;
+        break;
+      case 'c':
+        if (at(i, "close")) return true;
+        break;
+      case 'l':
+        if (at(i, "listen")) return true;
+        break;
+      case 'p':
+        if (at(i, "prepare")) return true;
+        break;
+      case 's':
+        if (at(i, "set")) return true;
+        break;
+      default:
+        break;
+    }
+  }
+  return false;
+}
+
 }  // namespace
 
 std::vector<session_effect> session_effects(std::string_view sql) {
   std::vector<session_effect> out;
+  if (!may_have_effects(sql)) return out;
   reader in(sql.substr(0, sql.find('\0')));
   statement_reader statement(in, out);
   for (;;) {

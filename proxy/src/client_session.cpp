@@ -743,7 +743,7 @@ void client_session::process_server_messages(server_connection& server) {
       params_.request_done();
       if (pins_.waiting()) {
         const bool was_pinned = pins_.pinned();
-        pins_.on_ready(status, params_, server.parameters);
+        pins_.on_ready(status, params_, server.parameters.edit());
         pinned_changed(was_pinned);
       }
       count_request_done(status, server);
@@ -753,7 +753,7 @@ void client_session::process_server_messages(server_connection& server) {
       if (auto ps = p::parse_parameter_status(frame.body)) {
         std::string name(ps->name);
         std::string value(ps->value);
-        server.parameters[name] = value;
+        server.parameters.edit()[name] = value;
         if (observed_parameters_) (*observed_parameters_)[name] = value;
         if (auto report = params_.on_parameter_status(name, value, forward_it, pool_->defaults())) {
           // PostgreSQL resets to the value the client connected with, which this shared server
@@ -810,7 +810,7 @@ void client_session::process_server_messages(server_connection& server) {
           // is closed rather than pooled.
           own_error_ = e;
           server.discard_on_release = true;
-          params_.sync_failed(server.parameters);
+          params_.sync_failed(server.parameters.edit());
           spdlog::warn("client {}: pgsteer's own statement failed on server {}: {}", id_,
                        server.id(), e.message);
         }

@@ -66,6 +66,51 @@ std::string quote_literal(std::string_view value) {
   return out;
 }
 
+namespace {
+void append_canonical(std::string& out, std::string_view name, std::string_view value) {
+  for (char c : name) out += lower(c);
+  out += '=';
+  out += value;
+  out += '\0';
+}
+}  // namespace
+
+const std::string& server_parameters::canonical() const {
+  if (dirty_) {
+    canonical_.clear();
+    for (const auto& [name, value] : map_) {
+      if (!is_server_property(name)) append_canonical(canonical_, name, value);
+    }
+    dirty_ = false;
+  }
+  return canonical_;
+}
+
+const std::string& parameter_sync::wanted(const parameter_map& defaults) const {
+  if (wanted_version_ == version_ && wanted_defaults_ == &defaults) return wanted_;
+  // The same merge as sync()'s walk: the client's value, else the default. A server property
+  // among the client's values never matches a server's canonical form, so sync() runs then.
+  wanted_.clear();
+  auto v = values_.begin();
+  auto d = defaults.begin();
+  while (v != values_.end() || d != defaults.end()) {
+    const bool take_v = v != values_.end() &&
+                        (d == defaults.end() || compare_parameter_names(v->first, d->first) <= 0);
+    if (take_v) {
+      if (is_server_property(v->first)) wanted_ += '\x01';
+      append_canonical(wanted_, v->first, v->second);
+      if (d != defaults.end() && compare_parameter_names(v->first, d->first) == 0) ++d;
+      ++v;
+    } else {
+      append_canonical(wanted_, d->first, d->second);
+      ++d;
+    }
+  }
+  wanted_version_ = version_;
+  wanted_defaults_ = &defaults;
+  return wanted_;
+}
+
 std::string parameter_sync::sync(parameter_map& server, const parameter_map& defaults,
                                  parameter_map* unchanged) const {
   // One walk over the three maps, which share one order: for each name, the client's value, else
@@ -157,6 +202,7 @@ std::optional<std::string> parameter_sync::on_parameter_status(const std::string
                                                                const std::string& value,
                                                                bool forwarded,
                                                                const parameter_map& defaults) {
+  ++version_;
   if (forwarded && may_reset_) {
     auto start = startup_.find(name);
     auto server_default = defaults.find(name);
@@ -178,10 +224,12 @@ void parameter_sync::client_set(const std::string& name, std::string value, para
   if (is_reported_parameter(name)) return;
   server[name] = value;
   values_[name] = std::move(value);
+  ++version_;
 }
 
 void parameter_sync::client_reset(const std::string& name, parameter_map& server) {
   if (is_reported_parameter(name)) return;
+  ++version_;
   server.erase(name);
   if (auto start = startup_.find(name); start != startup_.end()) {
     values_[name] = start->second;
@@ -192,6 +240,7 @@ void parameter_sync::client_reset(const std::string& name, parameter_map& server
 }
 
 void parameter_sync::client_reset_all(parameter_map& server) {
+  ++version_;
   std::erase_if(server, [](const auto& entry) { return !is_reported_parameter(entry.first); });
   std::erase_if(values_, [](const auto& entry) { return !is_reported_parameter(entry.first); });
   for (const auto& [name, value] : startup_) {

@@ -3,6 +3,7 @@
 // means for the client. The session runs the SQL and forwards the reports; this decides.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -23,6 +24,25 @@ struct parameter_name_less {
 // Session parameters by name, as a server reports them (ParameterStatus) or as pgsteer set them.
 using parameter_map = std::map<std::string, std::string, parameter_name_less>;
 
+// A server's parameters, with a canonical form that says in one comparison whether a client's
+// settings already hold on it (parameter_sync::in_sync()). Every change goes through edit().
+class server_parameters {
+ public:
+  parameter_map& edit() {
+    dirty_ = true;
+    return map_;
+  }
+  const parameter_map& get() const { return map_; }
+  // "name=value\0" for each setting but the server properties, names in lower case, in the map's
+  // order.
+  const std::string& canonical() const;
+
+ private:
+  parameter_map map_;
+  mutable std::string canonical_;
+  mutable bool dirty_ = true;
+};
+
 // Parameters a server reports that describe the server, not the session: never synced. Names as
 // the server spells them.
 bool is_server_property(std::string_view parameter);
@@ -39,9 +59,13 @@ class parameter_sync {
   // At login: a setting the client connected with (a startup parameter or one from `options`).
   void set(std::string_view name, std::string value) {
     values_[std::string(name)] = std::move(value);
+    ++version_;
   }
   // The client's parameters now; at login, rewritten to the server's spelling of each value.
-  parameter_map& values() { return values_; }
+  parameter_map& values() {
+    ++version_;
+    return values_;
+  }
   const parameter_map& values() const { return values_; }
   // The login is over: what the client holds now is what RESET returns it to.
   void login_done() { startup_ = values_; }
@@ -53,6 +77,11 @@ class parameter_sync {
   // again (at login: a value the server keeps is not reported anew, so this is its spelling).
   std::string sync(parameter_map& server, const parameter_map& defaults,
                    parameter_map* unchanged = nullptr) const;
+  // Whether sync() would find nothing to change on `server`: one string comparison, which is
+  // what most transactions need (a server that last ran a client with the same settings).
+  bool in_sync(const server_parameters& server, const parameter_map& defaults) const {
+    return server.canonical() == wanted(defaults);
+  }
 
   // A server was reset (server_reset_query): it holds its defaults again.
   static void server_was_reset(parameter_map& server, const parameter_map& defaults);
@@ -93,8 +122,16 @@ class parameter_sync {
   parameter_map login_report(const parameter_map& reported) const;
 
  private:
+  // The canonical form (server_parameters::canonical()) of what sync() makes a server hold:
+  // the client's values, the defaults for the rest. Cached for a version of values_ and defaults.
+  const std::string& wanted(const parameter_map& defaults) const;
+
   parameter_map values_;
   parameter_map startup_;
+  std::uint64_t version_ = 1;  // changes with values_
+  mutable std::uint64_t wanted_version_ = 0;
+  mutable const parameter_map* wanted_defaults_ = nullptr;
+  mutable std::string wanted_;
   bool may_reset_ = false;
   bool resync_ = false;
 };

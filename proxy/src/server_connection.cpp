@@ -150,7 +150,7 @@ awaitable<p::error_fields> log_in(shared_state& shared, const config_snapshot& c
       }
     } else if (type == p::backend::parameter_status) {
       if (auto ps = p::parse_parameter_status(body)) {
-        server.parameters[std::string(ps->name)] = std::string(ps->value);
+        server.parameters.edit()[std::string(ps->name)] = std::string(ps->value);
         if (ps->name == "in_hot_standby") server.in_hot_standby = ps->value == "on";
       }
     } else if (type == p::backend::backend_key_data) {

@@ -33,7 +33,7 @@ class server_connection {
   byte_buffer input;
   protocol::transaction_tracker tracker;
   protocol::reply_filter replies;
-  parameter_map parameters;
+  server_parameters parameters;  // change them through edit()
   server_statements statements;  // prepared statements (by registry id) this server holds
   std::int32_t process_id = 0;   // the backend's BackendKeyData, for cancel requests
   std::int32_t secret_key = 0;

@@ -148,7 +148,8 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     server_->statements.forget_all();
     // The reset returned the server's parameters to its defaults (the ParameterStatus it sends
     // says so again, after the fact).
-    if (!reset.empty()) parameter_sync::server_was_reset(server_->parameters, pool_->defaults());
+    if (!reset.empty())
+      parameter_sync::server_was_reset(server_->parameters.edit(), pool_->defaults());
     server_->needs_reset = false;
   }
   if (server_->stale_statements) {
@@ -185,8 +186,10 @@ awaitable<bool> client_session::exchange_with_server() {
 
 void client_session::synchronize_parameters() {
   params_.resynced();
+  // Most transactions land on a server that already holds this client's settings.
+  if (!observed_parameters_ && params_.in_sync(server_->parameters, pool_->defaults())) return;
   const std::string sql =
-      params_.sync(server_->parameters, pool_->defaults(), observed_parameters_);
+      params_.sync(server_->parameters.edit(), pool_->defaults(), observed_parameters_);
   if (sql.empty()) return;
   std::string out;
   p::write_query(out, sql);
@@ -243,7 +246,7 @@ std::vector<p::session_effect> client_session::session_effects_of(
 
 void client_session::note_session_effects(const std::vector<p::session_effect>& effects) {
   const bool was_pinned = pins_.pinned();
-  const auto added = pins_.on_sent(effects, server_->parameters);
+  const auto added = pins_.on_sent(effects, server_->parameters.edit());
   auto& stats = worker_.stats();
   for (std::size_t kind = 0; kind < pin_kind_count; ++kind) {
     if (added & (1u << kind)) stats.pins_total[kind].add();

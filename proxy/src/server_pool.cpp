@@ -134,8 +134,8 @@ awaitable<acquire_result> server_pool::connect() {
                backend->host, backend->port, login.connection->process_id, user->name, db->name);
   result.server = std::move(login.connection);
   if (!has_defaults_) {
-    login_parameters_ = result.server->parameters;
-    for (const auto& [name, value] : result.server->parameters) {
+    login_parameters_ = result.server->parameters.get();
+    for (const auto& [name, value] : result.server->parameters.get()) {
       if (!is_server_property(name)) defaults_[name] = value;
     }
     has_defaults_ = true;

@@ -212,3 +212,37 @@ TEST_CASE("the reset words are found in any case, anywhere", "[proxy][parameter_
 TEST_CASE("values are quoted so that any text is one literal", "[proxy][parameter_sync]") {
   CHECK(pgsteer::proxy::quote_literal("a'b\\c") == R"(E'a''b\\c')");
 }
+
+TEST_CASE("in_sync says in one comparison whether sync would change nothing",
+          "[proxy][parameter_sync]") {
+  pgsteer::proxy::server_parameters server;
+  server.edit() = defaults;
+  server.edit()["server_version"] = "15.18";  // a property: not a setting to compare
+  parameter_sync plain;
+  CHECK(plain.in_sync(server, defaults));
+  CHECK(plain.sync(server.edit(), defaults).empty());
+
+  parameter_sync tz;
+  tz.set("timezone", "PST8PDT");
+  CHECK_FALSE(tz.in_sync(server, defaults));
+  CHECK_FALSE(tz.sync(server.edit(), defaults).empty());
+  CHECK(tz.in_sync(server, defaults));
+  // Another client with the same settings, spelled otherwise: nothing to do either.
+  parameter_sync same;
+  same.set("TimeZone", "PST8PDT");
+  CHECK(same.in_sync(server, defaults));
+  // The first client is out of step now, and a server marked unknown is too.
+  CHECK_FALSE(plain.in_sync(server, defaults));
+  tz.set("timezone", "UTC");
+  CHECK_FALSE(tz.in_sync(server, defaults));
+  tz.sync(server.edit(), defaults);
+  CHECK(tz.in_sync(server, defaults));
+  parameter_sync::mark_unknown("work_mem", server.edit());
+  CHECK_FALSE(tz.in_sync(server, defaults));
+  CHECK(tz.sync(server.edit(), defaults) == "RESET work_mem;");
+  CHECK(tz.in_sync(server, defaults));
+  // A client setting a name the server reports as a property never reads as in sync.
+  parameter_sync odd;
+  odd.set("server_version", "1");
+  CHECK_FALSE(odd.in_sync(server, defaults));
+}
