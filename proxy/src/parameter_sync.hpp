@@ -75,6 +75,12 @@ class parameter_sync {
   // client's values where it set them.
   parameter_map login_report(const parameter_map& reported) const;
 
+  // A parked client's parameters in one string (parked_client.hpp): a few bytes per setting
+  // instead of two map nodes, and empty when there is nothing to keep. unpack(pack()) is the
+  // same state.
+  std::string pack() const;
+  static parameter_sync unpack(std::string_view packed);
+
  private:
   parameter_map values_;
   parameter_map startup_;

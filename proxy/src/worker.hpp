@@ -8,6 +8,7 @@
 #include <thread>
 #include <vector>
 
+#include "parked_client.hpp"
 #include "worker_context.hpp"
 
 namespace pgsteer::proxy {
@@ -37,6 +38,8 @@ class worker final : public worker_context {
 
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::thread thread_;
+  // Quiet clients without a session (parked_client.hpp); they count among the active sessions.
+  parking_lot parked_{*this};
 };
 
 }  // namespace pgsteer::proxy
