@@ -12,7 +12,6 @@
 #include <cerrno>
 #include <system_error>
 
-#include "client_session.hpp"
 #include "parameter_sync.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/sqlstate.hpp"
@@ -100,7 +99,8 @@ void parked_client::finish(std::string_view reason) {
   delete this;
 }
 
-parking_lot::parking_lot(worker_context& worker) : worker_(worker), events_(worker.context()) {
+parking_lot::parking_lot(worker_context& worker, resume_function resume)
+    : worker_(worker), resume_(resume), events_(worker.context()) {
   const int fd = ::epoll_create1(EPOLL_CLOEXEC);
   if (fd < 0) throw std::system_error(errno, std::generic_category(), "epoll_create1");
   events_.assign(fd);
@@ -181,7 +181,7 @@ void parking_lot::wake(parked_client& client) {
   spdlog::debug("client {} woke", client.state_.id);
   parked_state state = std::move(client.state_);
   delete &client;
-  resume_client_session(std::move(state), std::move(socket), worker_, *this);
+  resume_(std::move(state), std::move(socket), worker_, *this);
 }
 
 }  // namespace pgsteer::proxy

@@ -107,7 +107,11 @@ class parked_client final : public session_handle {
 // an error) wakes its client: a client_session is rebuilt from it and its relay runs again.
 class parking_lot {
  public:
-  explicit parking_lot(worker_context& worker);
+  // What wakes a client: a session rebuilt from its state (resume_client_session(), which only
+  // the worker knows), given the socket back in Asio's reactor.
+  using resume_function = void (*)(parked_state state, tcp::socket socket, worker_context& worker,
+                                   parking_lot& lot);
+  parking_lot(worker_context& worker, resume_function resume);
   ~parking_lot();
   parking_lot(const parking_lot&) = delete;
   parking_lot& operator=(const parking_lot&) = delete;
@@ -126,6 +130,7 @@ class parking_lot {
   void remove(parked_client& client);
 
   worker_context& worker_;
+  resume_function resume_;
   asio::posix::stream_descriptor events_;
   parked_client* first_ = nullptr;
   std::size_t size_ = 0;

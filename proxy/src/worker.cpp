@@ -18,6 +18,9 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 }  // namespace
 
+worker::worker(shared_state& shared, std::uint32_t index)
+    : worker_context(shared, index), parked_(*this, &resume_client_session) {}
+
 worker::~worker() {
   join();
 }
