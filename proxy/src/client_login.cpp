@@ -47,7 +47,7 @@ awaitable<bool> client_session::read_startup_packet(p::startup_packet& packet) {
     const auto frame = p::next_startup_frame(input_.view(), p::max_startup_packet_size);
     if (frame.status == p::frame_status::need_more) {
       const auto before = input_.size();
-      if (auto ec = co_await read_more(client_, input_); ec) {
+      if (auto ec = co_await read_more(client_, input_, login_read_chunk); ec) {
         close("client left during startup");
         co_return false;
       }
@@ -345,7 +345,7 @@ awaitable<std::optional<std::string_view>> client_session::read_password_message
     const auto frame = p::next_frame(input_.view(), 64 * 1024);
     if (frame.status == p::frame_status::need_more) {
       const auto before = input_.size();
-      if (auto ec = co_await read_more(client_, input_); ec) {
+      if (auto ec = co_await read_more(client_, input_, login_read_chunk); ec) {
         close("client left during authentication");
         co_return std::nullopt;
       }

@@ -14,6 +14,7 @@
 
 #include "admin_console.hpp"
 #include "auth_query.hpp"
+#include "parked_client.hpp"
 #include "pgsteer/protocol/builder.hpp"
 #include "pgsteer/protocol/classifier.hpp"
 #include "pgsteer/protocol/framer.hpp"
@@ -34,9 +35,41 @@ namespace p = protocol;
 namespace scram = protocol::scram;
 namespace sqlstate = protocol::sqlstate;
 
-awaitable<void> run_client_session(tcp::socket socket, worker_context& owner) {
+namespace {
+
+awaitable<void> run_client_session(tcp::socket socket, worker_context& owner, parking_lot& lot) {
   client_session session(std::move(socket), owner);
   co_await session.serve();
+  session.hand_off(lot);
+}
+
+awaitable<void> run_resumed_session(parked_state state, tcp::socket socket, worker_context& owner,
+                                    parking_lot& lot) {
+  client_session session(std::move(state), std::move(socket), owner);
+  co_await session.relay();
+  session.hand_off(lot);
+}
+
+void spawn(worker_context& owner, awaitable<void> session) {
+  asio::co_spawn(owner.context(), std::move(session), [](std::exception_ptr e) {
+    if (!e) return;
+    try {
+      std::rethrow_exception(e);
+    } catch (const std::exception& ex) {
+      spdlog::critical("bug: a client session threw: {}", ex.what());
+    }
+  });
+}
+
+}  // namespace
+
+void start_client_session(tcp::socket socket, worker_context& owner, parking_lot& lot) {
+  spawn(owner, run_client_session(std::move(socket), owner, lot));
+}
+
+void resume_client_session(parked_state state, tcp::socket socket, worker_context& owner,
+                           parking_lot& lot) {
+  spawn(owner, run_resumed_session(std::move(state), std::move(socket), owner, lot));
 }
 
 client_session::client_session(tcp::socket socket, worker_context& owner)
@@ -67,11 +100,54 @@ client_session::client_session(tcp::socket socket, worker_context& owner)
   spdlog::info("client {} connected from {}", id_, peer_);
 }
 
+client_session::client_session(parked_state state, tcp::socket socket, worker_context& owner)
+    : worker_(owner),
+      shared_(owner.shared()),
+      config_(std::move(state.config)),
+      client_(std::move(socket)),
+      id_(state.id),
+      mode_(state.mode),
+      max_message_size_(config_->cfg.clients.max_message_size),
+      input_(0),
+      user_(state.user->name),
+      database_(state.db->name),
+      db_(state.db),
+      user_config_(state.user),
+      pool_(state.pool),
+      statements_(owner.statements()),
+      process_id_(state.process_id),
+      secret_key_(state.secret_key),
+      registered_(true),
+      skip_until_sync_(state.skip_until_sync),
+      looked_up_(state.looked_up),
+      tracks_writes_(state.tracks_writes),
+      connected_at_(state.connected_at),
+      requests_answered_(state.requests_answered),
+      quiet_since_(steady_clock::now()),  // it just spoke: quiet again from here
+      connected_wall_(state.connected_wall),
+      state_(client_state::idle),  // the gauges counted the parked client as idle
+      db_index_(state.db_index),
+      wake_timer_(client_.get_executor()),
+      replay_gate_(client_.get_executor()) {
+  if (state.rest) {
+    params_ = parameter_sync::unpack(state.rest->parameters);
+    if (state.rest->statements) statements_ = std::move(*state.rest->statements);
+    wrote_at_ = state.rest->wrote_at;
+    must_see_ = state.rest->must_see;
+  }
+  error_code ec;
+  const auto remote = client_.socket().remote_endpoint(ec);
+  peer_ = ec ? "unknown" : remote.address().to_string();
+  client_.socket().non_blocking(true, ec);
+  worker_.replace_session(process_id_, *this);
+}
+
 const config::config& client_session::cfg() const {
   return config_->cfg;
 }
 
 client_session::~client_session() {
+  if (handed_off_) return;  // the parked_client has the client now
   if (registered_) worker_.unregister_session(process_id_);
   if (lost_server_) lost_pool_->discard(std::move(lost_server_), "lost");
   if (server_) {
@@ -251,6 +327,10 @@ awaitable<void> client_session::serve() {
     close_reason_ = console.close_reason();
     co_return;
   }
+  co_await relay();
+}
+
+awaitable<void> client_session::relay() {
   relaying_ = true;
   set_state(server_ ? client_state::active : client_state::idle);
   for (;;) {
@@ -259,18 +339,28 @@ awaitable<void> client_session::serve() {
       co_await (client_to_server() && server_to_client());
     }
     if (!park_ || closing_) break;
-    co_await park();
-    if (closing_) break;
+    if (may_park()) co_return;  // hand_off() takes the client from here
+    park_ = false;              // bytes came as it parked: relay them
   }
+  if (closing_) co_await flush_to_client();  // an error queued as the relay ended
   if (drain_before_close_) co_await drain_client();
+}
+
+bool client_session::may_park() const {
+  return relaying_ && !closing_ && !server_ && !lost_server_ && !attaching_ && !admin_ &&
+         !client_tls_ && !input_closed_ && !retry_pending_ && !retried_ && !aborted_.active() &&
+         input_.empty() && to_client_.empty() && to_server_.empty();
 }
 
 void client_session::park_if_quiet(steady_clock::time_point now) {
   // Only a client that holds nothing and has waited a while: a busy client never parks, so the
   // path of a transaction does not pay for it. TLS clients do not: their TLS engine may hold
-  // bytes the socket will not signal again.
-  if (!relaying_ || park_ || closing_ || server_ || attaching_ || client_tls_ || input_closed_ ||
-      retry_pending_ || retried_ || !idle_waiting_ || !waiting_for_server_ || !to_client_.empty() ||
+  // bytes the socket will not signal again. A client in a failed transaction block stays too
+  // (rare, and its block's state is not worth a parked form). Both relay coroutines must be in
+  // their waits (for the client's bytes, for a server): cancelling the client read of a plain
+  // socket loses nothing (the reactor reads on this thread: a read is either not done, or done
+  // and its bytes are in input_).
+  if (park_ || !may_park() || !idle_waiting_ || !waiting_for_server_ ||
       now - quiet_since_ < park_after) {
     return;
   }
@@ -280,33 +370,49 @@ void client_session::park_if_quiet(steady_clock::time_point now) {
   wake();              // ends server_to_client()'s
 }
 
-awaitable<void> client_session::park() {
-  // No relay coroutine runs now: the session waits for its client's next bytes in this one
-  // operation, holding no I/O buffer. A shutdown or KILL (terminate()) cancels the wait.
-  input_.shrink(0);
-  to_server_ = std::string();
-  to_client_ = std::string();
-  writing_to_client_ = std::string();
-  auto readable = [this]() -> awaitable<error_code> {
-    auto [ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
-    co_return ec;
-  };
+bool client_session::hand_off(parking_lot& lot) {
+  if (!park_ || !may_park()) return false;
+  parked_state s;
   error_code ec;
-  const auto idle_timeout = cfg().clients.idle_timeout;
-  if (idle_timeout.count() > 0) {
-    const auto left = idle_timeout - (steady_clock::now() - quiet_since_);
-    auto [done, wait_ec] = co_await with_timeout(readable(), std::max(left, left.zero()));
-    if (!done && !closing_) end_idle_session();
-    ec = wait_ec;
-  } else {
-    ec = co_await readable();
+  const auto local = client_.socket().local_endpoint(ec);
+  s.v6 = !ec && local.protocol() == tcp::v6();
+  // Out of Asio's reactor: a parked socket is watched by the lot, and costs Asio nothing.
+  s.fd = client_.socket().release(ec);
+  if (ec) {
+    close("could not park: " + ec.message());
+    return false;
   }
-  park_ = false;
-  if (ec && !closing_) {
-    close(ec == asio::error::operation_aborted ? "parked session cancelled"
-                                               : "client connection lost: " + ec.message());
+  s.config = config_;
+  s.db = db_;
+  s.user = user_config_;
+  s.pool = pool_;
+  s.id = id_;
+  s.requests_answered = requests_answered_;
+  s.connected_at = connected_at_;
+  s.quiet_since = quiet_since_;
+  s.connected_wall = connected_wall_;
+  s.process_id = process_id_;
+  s.secret_key = secret_key_;
+  s.db_index = static_cast<std::uint32_t>(db_index_);
+  s.mode = mode_;
+  s.looked_up = looked_up_;
+  s.tracks_writes = tracks_writes_;
+  s.skip_until_sync = skip_until_sync_;
+  auto parameters = params_.pack();
+  if (!parameters.empty() || !statements_.empty() || wrote_at_ || must_see_) {
+    s.rest = std::make_unique<parked_state::extras>();
+    s.rest->parameters = std::move(parameters);
+    if (!statements_.empty()) s.rest->statements.emplace(std::move(statements_));
+    s.rest->wrote_at = wrote_at_;
+    s.rest->must_see = must_see_;
   }
-  if (closing_) co_await flush_to_client();
+  set_state(client_state::idle);  // what the gauges count it as while parked
+  auto parked = std::make_unique<parked_client>(lot, std::move(s));
+  worker_.replace_session(process_id_, *parked);
+  handed_off_ = true;
+  spdlog::debug("client {} parked", id_);
+  lot.park(std::move(parked));
+  return true;
 }
 
 void client_session::end_idle_session() {
@@ -401,7 +507,7 @@ awaitable<void> client_session::client_to_server() {
           break;
         }
         const auto limit = server_ ? idle_timeout : idle_timeout - quiet_for;
-        idle_waiting_ = !server_;
+        idle_waiting_ = true;
         auto [done, read_ec] =
             co_await with_timeout(read_more(client_, input_, client_read_chunk), limit);
         idle_waiting_ = false;
@@ -413,18 +519,20 @@ awaitable<void> client_session::client_to_server() {
       if (closing_) break;
       if (park_ && ec == asio::error::operation_aborted) break;
     } else {
+      // Parking (park_if_quiet()) cancels this wait or read: whatever had not been read stays in
+      // the socket and wakes the parked client; what had is relayed (relay()).
+      idle_waiting_ = true;
       if (!input_.holds_memory() && !client_tls_) {
         // Idle: wait here, in this frame, so an idle client holds nothing more than it. (A TLS
         // engine may hold bytes the socket will not signal again: TLS reads at once.)
-        idle_waiting_ = true;
         auto [wait_ec] = co_await client_.socket().async_wait(tcp::socket::wait_read, use_tuple);
-        idle_waiting_ = false;
-        if (park_ && wait_ec == asio::error::operation_aborted) break;  // see park()
         ec = wait_ec;
       }
-      if (!ec) ec = co_await read_more(client_, input_, client_read_chunk);
+      if (!ec && !park_) ec = co_await read_more(client_, input_, client_read_chunk);
+      idle_waiting_ = false;
     }
     worker_.stats().bytes_received.add(input_.size() - before);
+    if (park_) break;  // bytes read as the client parked: relay() goes on with them
     if (ec) {
       const bool end_of_stream = ec == asio::error::eof || ec == asio::ssl::error::stream_truncated;
       if (end_of_stream && server_ && !server_->replies.empty()) {

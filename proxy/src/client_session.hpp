@@ -1,7 +1,9 @@
 // One client's connection from accept to close: startup and authentication, then relaying its
 // messages to a leased server and the replies back, leasing and releasing servers at transaction
-// boundaries as the pool mode says. Lives in the coroutine frame of run_client_session(); runs
-// on one worker.
+// boundaries as the pool mode says. Lives in the coroutine frame that start_client_session()
+// spawns; runs on one worker. A quiet client parks: the session hands what must outlive it to a
+// parked_client (parked_client.hpp) and ends, and the client's next bytes rebuild it there
+// (resume_client_session()).
 #pragma once
 
 #include <cstdint>
@@ -36,21 +38,36 @@ class shared_state;
 class server_pool;
 struct config_snapshot;
 class admin_console;
+class parking_lot;
+struct parked_state;
 
-awaitable<void> run_client_session(tcp::socket socket, worker_context& owner);
+// Spawns the session of an accepted client on `owner`'s thread; a quiet client parks in `lot`.
+void start_client_session(tcp::socket socket, worker_context& owner, parking_lot& lot);
+// Spawns the session of a parked client whose socket became readable: the relay runs again.
+void resume_client_session(parked_state state, tcp::socket socket, worker_context& owner,
+                           parking_lot& lot);
 
 class client_session final : public session_handle, private request_sink {
  public:
   client_session(tcp::socket socket, worker_context& owner);
+  // A parked client's session again, logged in: relay() runs it.
+  client_session(parked_state state, tcp::socket socket, worker_context& owner);
   ~client_session();
   client_session(const client_session&) = delete;
   client_session& operator=(const client_session&) = delete;
 
+  // Login, then relay().
   awaitable<void> serve();
+  // Relays until the client leaves, or until it parks (hand_off() then says true).
+  awaitable<void> relay();
   // The worker's sweep (about once a second): a client that holds no server and has sent
-  // nothing for park_after ends its relay coroutines and waits in park() instead.
+  // nothing for park_after ends its relay coroutines, and relay() returns to be parked.
   void park_if_quiet(steady_clock::time_point now) override;
   static constexpr auto park_after = std::chrono::seconds(1);
+  // After relay() returned: if the client parked, moves what must outlive the session into a
+  // parked_client in `lot` (the registry entry moves to it) and leaves this object empty, to be
+  // destroyed without counting a disconnection. false: the session ends here.
+  bool hand_off(parking_lot& lot);
 
   // session_handle (worker_context.hpp): what the worker's registry asks of a session.
   std::int32_t secret_key() const override { return secret_key_; }
@@ -142,7 +159,8 @@ class client_session final : public session_handle, private request_sink {
   void send_error(const protocol::error_fields& error);
   void fatal(std::string_view sqlstate, std::string message, std::string detail = {});
   awaitable<void> flush_to_client();
-  awaitable<void> park();
+  // Nothing is in flight and nothing is queued: the relay may end for the client to park.
+  bool may_park() const;
   // clients.idle_timeout passed without a request: PostgreSQL's FATAL 57P05, then close.
   void end_idle_session();
   // After a FATAL for a request the client was still sending: lets the error reach it.
@@ -210,8 +228,9 @@ class client_session final : public session_handle, private request_sink {
   bool release_asked_ = false;        // release server_ once that read is over
   bool relaying_ = false;             // logged in: the relay runs
   bool input_closed_ = false;         // the client half-closed: finish its requests, then close
-  bool idle_waiting_ = false;         // client_to_server() waits for the client, holding nothing
-  bool park_ = false;                 // the relay ends and park() waits (park_if_quiet())
+  bool idle_waiting_ = false;         // client_to_server() waits for the client's next bytes
+  bool park_ = false;                 // the relay ends for the client to park (park_if_quiet())
+  bool handed_off_ = false;           // parked: the parked_client counts and logs the client
   bool drain_before_close_ = false;   // see drain_client()
   bool passthrough_forward_ = false;  // the large message passing through is the client's
   std::size_t passthrough_left_ = 0;  // bytes of it still to come from the server

@@ -273,4 +273,64 @@ parameter_map parameter_sync::login_report(const parameter_map& reported) const 
   return out;
 }
 
+// Settings as `name\0value\0` (neither holds a NUL: the protocol ends them with one), the
+// client's values first; an empty name ends them. The startup values follow only when they
+// differ. The first byte holds the flags.
+namespace {
+
+enum pack_flags : char { packed_may_reset = 1, packed_resync = 2, packed_startup_differs = 4 };
+
+void pack_map(std::string& out, const parameter_map& map) {
+  for (const auto& [name, value] : map) {
+    out.append(name).push_back('\0');
+    out.append(value).push_back('\0');
+  }
+  out.push_back('\0');
+}
+
+std::string_view next_field(std::string_view& packed) {
+  const auto end = std::min(packed.find('\0'), packed.size());
+  const auto field = packed.substr(0, end);
+  packed.remove_prefix(std::min(end + 1, packed.size()));
+  return field;
+}
+
+void unpack_map(std::string_view& packed, parameter_map& map) {
+  while (!packed.empty()) {
+    const auto name = next_field(packed);
+    if (name.empty()) break;
+    map[std::string(name)] = std::string(next_field(packed));
+  }
+}
+
+}  // namespace
+
+std::string parameter_sync::pack() const {
+  const bool differs = startup_ != values_;
+  if (values_.empty() && !differs && !may_reset_ && !resync_) return {};
+  std::string out;
+  out.push_back(static_cast<char>((may_reset_ ? packed_may_reset : 0) |
+                                  (resync_ ? packed_resync : 0) |
+                                  (differs ? packed_startup_differs : 0)));
+  pack_map(out, values_);
+  if (differs) pack_map(out, startup_);
+  return out;
+}
+
+parameter_sync parameter_sync::unpack(std::string_view packed) {
+  parameter_sync sync;
+  if (packed.empty()) return sync;
+  const char flags = packed.front();
+  packed.remove_prefix(1);
+  sync.may_reset_ = (flags & packed_may_reset) != 0;
+  sync.resync_ = (flags & packed_resync) != 0;
+  unpack_map(packed, sync.values_);
+  if ((flags & packed_startup_differs) != 0) {
+    unpack_map(packed, sync.startup_);
+  } else {
+    sync.startup_ = sync.values_;
+  }
+  return sync;
+}
+
 }  // namespace pgsteer::proxy

@@ -121,6 +121,12 @@ class parameter_sync {
   // client's values where it set them.
   parameter_map login_report(const parameter_map& reported) const;
 
+  // A parked client's parameters in one string (parked_client.hpp): a few bytes per setting
+  // instead of two map nodes, and empty when there is nothing to keep. unpack(pack()) is the
+  // same state.
+  std::string pack() const;
+  static parameter_sync unpack(std::string_view packed);
+
  private:
   // The canonical form (server_parameters::canonical()) of what sync() makes a server hold:
   // the client's values, the defaults for the rest. Cached for a version of values_ and defaults.

@@ -20,6 +20,10 @@ inline constexpr std::size_t max_server_message = std::size_t{1} << 30;
 // requests are small, and its buffer exists only while it talks.
 inline constexpr std::size_t read_chunk = 64 * 1024;
 inline constexpr std::size_t client_read_chunk = 16 * 1024;
+// During login the client sends a startup packet and a password message or two, each a few
+// hundred bytes: a small read buffer (it grows for a larger packet) keeps the memory of many
+// logins at once small.
+inline constexpr std::size_t login_read_chunk = 1024;
 // A server message larger than this streams through to the client instead of being framed whole.
 inline constexpr std::size_t large_server_message = 1024 * 1024;
 

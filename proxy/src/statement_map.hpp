@@ -57,6 +57,8 @@ class statement_map {
   // The statement a client name stands for, or null.
   const prepared_statement* find(std::string_view client_name) const;
   std::size_t size() const { return names_.size(); }
+  // No names and nothing held for the client: nothing to keep while it is parked.
+  bool empty() const { return names_.empty() && close_after_sync_.empty(); }
 
  private:
   void ensure_prepared(std::uint64_t id, server_statements& server, std::size_t capacity,

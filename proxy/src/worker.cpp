@@ -18,6 +18,9 @@ using reuse_port = asio::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT
 
 }  // namespace
 
+worker::worker(shared_state& shared, std::uint32_t index)
+    : worker_context(shared, index), parked_(*this, &resume_client_session) {}
+
 worker::~worker() {
   join();
 }
@@ -111,23 +114,21 @@ awaitable<void> worker::accept(tcp::acceptor& acceptor) {
 }
 
 void worker::start_session(tcp::socket socket) {
-  asio::co_spawn(context_, run_client_session(std::move(socket), *this), [](std::exception_ptr e) {
-    if (!e) return;
-    try {
-      std::rethrow_exception(e);
-    } catch (const std::exception& ex) {
-      spdlog::critical("bug: a client session threw: {}", ex.what());
-    }
-  });
+  start_client_session(std::move(socket), *this, parked_);
 }
 
 awaitable<void> worker::sweep() {
+  // Pools once a second; quiet sessions ten times a second, so that a client that may park does
+  // so soon (a session costs kilobytes, a parked client a few hundred bytes) and a parked one
+  // past clients.idle_timeout goes on time.
   asio::steady_timer timer(context_);
-  while (!stopping_) {
-    timer.expires_after(std::chrono::seconds(1));
+  for (unsigned tick = 1; !stopping_; ++tick) {
+    timer.expires_after(std::chrono::milliseconds(100));
     auto [ec] = co_await timer.async_wait(use_tuple);
     (void)ec;
-    for (auto& [key, pool] : pools_) pool->sweep();
+    if (tick % 10 == 0) {
+      for (auto& [key, pool] : pools_) pool->sweep();
+    }
     park_quiet_sessions();
   }
 }

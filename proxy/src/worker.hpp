@@ -8,13 +8,14 @@
 #include <thread>
 #include <vector>
 
+#include "parked_client.hpp"
 #include "worker_context.hpp"
 
 namespace pgsteer::proxy {
 
 class worker final : public worker_context {
  public:
-  worker(shared_state& shared, std::uint32_t index) : worker_context(shared, index) {}
+  worker(shared_state& shared, std::uint32_t index);
   ~worker();
 
   // Opens this worker's acceptors (throws std::system_error when an address cannot be bound).
@@ -37,6 +38,8 @@ class worker final : public worker_context {
 
   std::vector<std::unique_ptr<tcp::acceptor>> acceptors_;
   std::thread thread_;
+  // Quiet clients without a session (parked_client.hpp); they count among the active sessions.
+  parking_lot parked_;
 };
 
 }  // namespace pgsteer::proxy

@@ -182,7 +182,11 @@ void worker_context::unregister_session(std::int32_t process_id) {
 
 void worker_context::park_quiet_sessions() {
   const auto now = steady_clock::now();
-  for (auto& [pid, session] : sessions_) session->park_if_quiet(now);
+  // A parked client past clients.idle_timeout ends here and leaves the registry: copy first.
+  std::vector<session_handle*> sessions;
+  sessions.reserve(sessions_.size());
+  for (auto& [pid, s] : sessions_) sessions.push_back(s);
+  for (auto* s : sessions) s->park_if_quiet(now);
 }
 
 void worker_context::route_cancel(shared_state& shared, std::int32_t process_id,

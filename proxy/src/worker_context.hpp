@@ -134,6 +134,10 @@ class worker_context {
   void session_ended() { --active_sessions_; }
   std::int32_t register_session(session_handle& session);
   void unregister_session(std::int32_t process_id);
+  // The client of `process_id` parked or woke up: another object answers for it now.
+  void replace_session(std::int32_t process_id, session_handle& session) {
+    sessions_[process_id] = &session;
+  }
   // Runs on any thread: forwards the cancel to the worker that owns `process_id`.
   static void route_cancel(shared_state& shared, std::int32_t process_id, std::int32_t secret_key);
 
