@@ -349,7 +349,10 @@ awaitable<void> client_session::relay() {
 bool client_session::may_park() const {
   return relaying_ && !closing_ && !server_ && !lost_server_ && !attaching_ && !admin_ &&
          !client_tls_ && !input_closed_ && !retry_pending_ && !retried_ && !aborted_.active() &&
-         input_.empty() && to_client_.empty() && to_server_.empty();
+         input_.empty() && to_client_.empty() && to_server_.empty() &&
+         // A statement whose Bind will create or end session state (session_pins.hpp): rare,
+         // and its effects are not worth a place in the parked form.
+         unnamed_effects_.empty() && named_effects_.empty();
 }
 
 void client_session::park_if_quiet(steady_clock::time_point now) {
