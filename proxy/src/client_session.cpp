@@ -100,132 +100,14 @@ client_session::client_session(tcp::socket socket, worker_context& owner)
   spdlog::info("client {} connected from {}", id_, peer_);
 }
 
-client_session::client_session(parked_state state, tcp::socket socket, worker_context& owner)
-    : worker_(owner),
-      shared_(owner.shared()),
-      config_(std::move(state.config)),
-      client_(std::move(socket)),
-      id_(state.id),
-      mode_(state.mode),
-      max_message_size_(config_->cfg.clients.max_message_size),
-      input_(0),
-      user_(state.user->name),
-      database_(state.db->name),
-      db_(state.db),
-      user_config_(state.user),
-      pool_(state.pool),
-      statements_(owner.statements()),
-      process_id_(state.process_id),
-      secret_key_(state.secret_key),
-      registered_(true),
-      skip_until_sync_(state.skip_until_sync),
-      looked_up_(state.looked_up),
-      tracks_writes_(state.tracks_writes),
-      connected_at_(state.connected_at),
-      requests_answered_(state.requests_answered),
-      quiet_since_(steady_clock::now()),  // it just spoke: quiet again from here
-      connected_wall_(state.connected_wall),
-      state_(client_state::idle),  // the gauges counted the parked client as idle
-      db_index_(state.db_index),
-      wake_timer_(client_.get_executor()),
-      replay_gate_(client_.get_executor()) {
-  if (state.rest) {
-    params_ = parameter_sync::unpack(state.rest->parameters);
-    if (state.rest->statements) statements_ = std::move(*state.rest->statements);
-    wrote_at_ = state.rest->wrote_at;
-    must_see_ = state.rest->must_see;
-  }
-  error_code ec;
-  const auto remote = client_.socket().remote_endpoint(ec);
-  peer_ = ec ? "unknown" : remote.address().to_string();
-  client_.socket().non_blocking(true, ec);
-  worker_.replace_session(process_id_, *this);
-}
-
 const config::config& client_session::cfg() const {
   return config_->cfg;
-}
-
-client_session::~client_session() {
-  if (handed_off_) return;  // the parked_client has the client now
-  if (registered_) worker_.unregister_session(process_id_);
-  if (lost_server_) lost_pool_->discard(std::move(lost_server_), "lost");
-  if (server_) {
-    // A server goes back only when it owes nothing and holds no transaction; anything else
-    // is closed (a client that vanished mid-transaction leaves no trace on the next one).
-    if (!server_said_fatal_ && server_->replies.empty() &&
-        server_->tracker.may_release(p::pool_mode::transaction) && to_server_.empty()) {
-      // A pinned client's state (session_pins.hpp) goes with it, as a session's does.
-      if (mode_ == p::pool_mode::session || pins_.pinned()) server_->needs_reset = true;
-      if (pins_.pinned() && cfg().pool.server_reset_query.empty()) {
-        server_->discard_on_release = true;
-      }
-      pool_->release(std::move(server_));
-    } else {
-      pool_->discard(std::move(server_), "its client left mid-transaction");
-    }
-  }
-  if (pins_.pinned()) worker_.stats().clients_pinned.sub();
-  shared_.clients.fetch_sub(1, std::memory_order_relaxed);
-  set_state(client_state::login);
-  worker_.stats().clients_login.sub();
-  worker_.session_ended();
-  const auto lived = std::chrono::duration<double>(steady_clock::now() - connected_at_).count();
-  spdlog::info("client {} {}{}{}from {} disconnected after {:.3f}s: {}", id_, user_,
-               user_.empty() ? "" : "@", user_.empty() ? "" : database_ + " ", peer_, lived,
-               close_reason_.empty() ? "closed" : close_reason_);
-}
-
-void client_session::close(std::string reason) {
-  if (close_reason_.empty()) close_reason_ = std::move(reason);
-  closing_ = true;
-  wake();
 }
 
 std::optional<cancel_target> client_session::cancel_target_now() const {
   if (!server_) return std::nullopt;
   return cancel_target{server_->backend().host, server_->backend().port, server_->process_id,
                        server_->secret_key};
-}
-
-void client_session::terminate(const p::error_fields& error, std::string reason) {
-  if (admin_) {
-    admin_->terminate(error);
-    return;
-  }
-  if (server_) server_->discard_on_release = true;
-  send_error(error);
-  close(std::move(reason));
-  error_code ec;
-  client_.cancel(ec);
-}
-
-void client_session::end_for_shutdown() {
-  if (closing_) return;
-  terminate(make_error("FATAL", sqlstate::admin_shutdown,
-                       "terminating connection due to administrator command"),
-            "pgsteer is shutting down");
-}
-
-void client_session::drain() {
-  if (admin_) {
-    // The console answers no transactions: it ends at once.
-    admin_->terminate(make_error("FATAL", sqlstate::admin_shutdown,
-                                 "terminating connection due to administrator command"));
-    return;
-  }
-  // A client that has not been answered yet connected a moment before the drain (pgbench -C, a
-  // load balancer's last connections): its first request is about to arrive or already waits
-  // for a server. It is served, and ends at that transaction's end, so no client fails for
-  // connecting a moment early.
-  if (requests_answered_ > 0 && at_transaction_boundary()) end_for_shutdown();
-}
-
-bool client_session::at_transaction_boundary() const {
-  if (attaching_) return false;  // a request waits for a server: a transaction is starting
-  if (!server_) return true;
-  return server_->replies.empty() && to_server_.empty() && server_->input.empty() &&
-         server_->tracker.may_release(p::pool_mode::transaction);
 }
 
 bool client_session::adopt_latest_config() {
@@ -344,105 +226,6 @@ awaitable<void> client_session::relay() {
   }
   if (closing_) co_await flush_to_client();  // an error queued as the relay ended
   if (drain_before_close_) co_await drain_client();
-}
-
-bool client_session::may_park() const {
-  return relaying_ && !closing_ && !server_ && !lost_server_ && !attaching_ && !admin_ &&
-         !client_tls_ && !input_closed_ && !retry_pending_ && !retried_ && !aborted_.active() &&
-         input_.empty() && to_client_.empty() && to_server_.empty() &&
-         // A statement whose Bind will create or end session state (session_pins.hpp): rare,
-         // and its effects are not worth a place in the parked form.
-         unnamed_effects_.empty() && named_effects_.empty();
-}
-
-void client_session::park_if_quiet(steady_clock::time_point now) {
-  // Only a client that holds nothing and has waited a while: a busy client never parks, so the
-  // path of a transaction does not pay for it. TLS clients do not: their TLS engine may hold
-  // bytes the socket will not signal again. A client in a failed transaction block stays too
-  // (rare, and its block's state is not worth a parked form). Both relay coroutines must be in
-  // their waits (for the client's bytes, for a server): cancelling the client read of a plain
-  // socket loses nothing (the reactor reads on this thread: a read is either not done, or done
-  // and its bytes are in input_).
-  if (park_ || !may_park() || !idle_waiting_ || !waiting_for_server_ ||
-      now - quiet_since_ < park_after) {
-    return;
-  }
-  park_ = true;
-  error_code ec;
-  client_.cancel(ec);  // ends client_to_server()'s wait
-  wake();              // ends server_to_client()'s
-}
-
-bool client_session::hand_off(parking_lot& lot) {
-  if (!park_ || !may_park()) return false;
-  parked_state s;
-  error_code ec;
-  const auto local = client_.socket().local_endpoint(ec);
-  s.v6 = !ec && local.protocol() == tcp::v6();
-  // Out of Asio's reactor: a parked socket is watched by the lot, and costs Asio nothing.
-  s.fd = client_.socket().release(ec);
-  if (ec) {
-    close("could not park: " + ec.message());
-    return false;
-  }
-  s.config = config_;
-  s.db = db_;
-  s.user = user_config_;
-  s.pool = pool_;
-  s.id = id_;
-  s.requests_answered = requests_answered_;
-  s.connected_at = connected_at_;
-  s.quiet_since = quiet_since_;
-  s.connected_wall = connected_wall_;
-  s.process_id = process_id_;
-  s.secret_key = secret_key_;
-  s.db_index = static_cast<std::uint32_t>(db_index_);
-  s.mode = mode_;
-  s.looked_up = looked_up_;
-  s.tracks_writes = tracks_writes_;
-  s.skip_until_sync = skip_until_sync_;
-  auto parameters = params_.pack();
-  if (!parameters.empty() || !statements_.empty() || wrote_at_ || must_see_) {
-    s.rest = std::make_unique<parked_state::extras>();
-    s.rest->parameters = std::move(parameters);
-    if (!statements_.empty()) s.rest->statements.emplace(std::move(statements_));
-    s.rest->wrote_at = wrote_at_;
-    s.rest->must_see = must_see_;
-  }
-  set_state(client_state::idle);  // what the gauges count it as while parked
-  auto parked = std::make_unique<parked_client>(lot, std::move(s));
-  worker_.replace_session(process_id_, *parked);
-  handed_off_ = true;
-  spdlog::debug("client {} parked", id_);
-  lot.park(std::move(parked));
-  return true;
-}
-
-void client_session::end_idle_session() {
-  fatal(sqlstate::idle_session_timeout, "terminating connection due to idle-session timeout");
-  close("clients.idle_timeout");
-}
-
-awaitable<void> client_session::drain_client() {
-  // pgsteer's last words are sent; the client may still be sending a request pgsteer refused.
-  // Closing a socket with unread bytes resets the connection, and the reset can overtake the
-  // error: stop sending, read and drop what still comes (bounded), then close.
-  error_code ec;
-  client_.socket().shutdown(tcp::socket::shutdown_send, ec);
-  if (ec) co_return;
-  constexpr std::size_t max_dropped = std::size_t{64} << 20;
-  const auto deadline = steady_clock::now() + std::chrono::seconds(5);
-  std::size_t dropped = 0;
-  auto drop_some = [this]() -> awaitable<std::size_t> {
-    std::array<char, 4096> scratch;
-    auto [read_ec, n] = co_await client_.socket().async_read_some(asio::buffer(scratch), use_tuple);
-    co_return read_ec ? 0 : n;
-  };
-  while (dropped < max_dropped && steady_clock::now() < deadline) {
-    auto [done, n] = co_await with_timeout(drop_some(), std::chrono::seconds(1));
-    if (!done || n == 0) break;
-    dropped += n;
-  }
 }
 
 awaitable<void> client_session::client_to_server() {
@@ -715,36 +498,6 @@ void client_session::forward(char type, std::string_view message, bool swallow, 
 
 void client_session::inject(char type, std::string_view message, std::uint32_t tag) {
   forward(type, message, true, tag);
-}
-
-const p::function_policy& client_session::functions() const {
-  const auto* topology = worker_.current_topology();
-  return topology && topology->functions ? *topology->functions : config_->functions;
-}
-
-target client_session::target_for(char type, std::string_view body,
-                                  const p::classification* sql) const {
-  const bool session = mode_ == p::pool_mode::session;
-  if (db_->route_mode != config::route::split || session) {
-    return route_for(db_->route_mode, nullptr, session);
-  }
-  if (sql) return route_for(db_->route_mode, sql, false);
-  // A Bind or Describe of a named statement: the statement's text decides.
-  std::string_view name;
-  if (type == p::frontend::bind) {
-    if (auto bind = p::parse_bind(body)) name = bind->statement;
-  } else if (type == p::frontend::describe) {
-    if (auto describe = p::parse_describe(body); describe && describe->kind == 'S') {
-      name = describe->name;
-    }
-  }
-  if (!name.empty()) {
-    if (const auto* st = statements_.find(name)) {
-      const auto c = p::classify(st->query, functions());
-      return route_for(db_->route_mode, &c, false);
-    }
-  }
-  return target::primary;
 }
 
 awaitable<void> client_session::server_to_client() {

@@ -379,4 +379,34 @@ void client_session::answer_for_lost_server(const std::string& why) {
   }
 }
 
+const p::function_policy& client_session::functions() const {
+  const auto* topology = worker_.current_topology();
+  return topology && topology->functions ? *topology->functions : config_->functions;
+}
+
+target client_session::target_for(char type, std::string_view body,
+                                  const p::classification* sql) const {
+  const bool session = mode_ == p::pool_mode::session;
+  if (db_->route_mode != config::route::split || session) {
+    return route_for(db_->route_mode, nullptr, session);
+  }
+  if (sql) return route_for(db_->route_mode, sql, false);
+  // A Bind or Describe of a named statement: the statement's text decides.
+  std::string_view name;
+  if (type == p::frontend::bind) {
+    if (auto bind = p::parse_bind(body)) name = bind->statement;
+  } else if (type == p::frontend::describe) {
+    if (auto describe = p::parse_describe(body); describe && describe->kind == 'S') {
+      name = describe->name;
+    }
+  }
+  if (!name.empty()) {
+    if (const auto* st = statements_.find(name)) {
+      const auto c = p::classify(st->query, functions());
+      return route_for(db_->route_mode, &c, false);
+    }
+  }
+  return target::primary;
+}
+
 }  // namespace pgsteer::proxy
