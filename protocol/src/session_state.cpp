@@ -61,18 +61,30 @@ bool is_role(std::string_view name) {
   return name == "role" || name == "session_authorization";
 }
 
+// Tokens of one statement at a time: once a statement's `;` (or the end) has been read, next()
+// and peek() keep returning it until resume(), so a reader that takes one token too many stops
+// at its own statement's end instead of reading into the next statement.
 class reader {
  public:
   explicit reader(std::string_view sql) : sql_(sql), lex_(sql) {}
 
   token next() {
+    if (at_end_) return end_;
+    token t;
     if (has_peeked_) {
       has_peeked_ = false;
-      return peeked_;
+      t = peeked_;
+    } else {
+      t = lex_.next();
     }
-    return lex_.next();
+    if (ends_statement(t)) {
+      at_end_ = true;
+      end_ = t;
+    }
+    return t;
   }
   const token& peek() {
+    if (at_end_) return end_;
     if (!has_peeked_) {
       peeked_ = lex_.next();
       has_peeked_ = true;
@@ -100,11 +112,16 @@ class reader {
     return true;
   }
 
+  // The next statement's tokens, after the `;` that ended this one.
+  void resume() { at_end_ = false; }
+
  private:
   std::string_view sql_;
   sql_lexer lex_;
   token peeked_;
+  token end_;
   bool has_peeked_ = false;
+  bool at_end_ = false;
 };
 
 // An identifier as the server resolves it: folded unless quoted. false for anything else.
@@ -523,6 +540,7 @@ std::vector<session_effect> session_effects(std::string_view sql) {
   reader in(sql.substr(0, sql.find('\0')));
   statement_reader statement(in, out);
   for (;;) {
+    in.resume();
     const token t = in.next();
     if (t.kind == token_kind::end || t.kind == token_kind::error) break;
     if (is_punct(t, ';')) continue;

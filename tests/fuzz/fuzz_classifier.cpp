@@ -85,8 +85,12 @@ void check_session_effects(std::string_view sql) {
     if (e.kind != session_effect_kind::sets && !e.value.empty()) __builtin_trap();
   }
   if (sql.find('\0') != std::string_view::npos) return;
-  const auto c = classify(sql, function_policy());
-  if (c.kind == sql_kind::unknown) return;  // malformed text may swallow what follows
+  // Malformed text (an open quote, comment or dollar string) swallows what follows: classify()
+  // calls such text a write, not unknown, so ask the lexer whether the text ends cleanly.
+  sql_lexer lexer(sql, true);
+  for (token t = lexer.next(); t.kind != token_kind::end; t = lexer.next()) {
+    if (t.kind == token_kind::error) return;
+  }
   const auto more = session_effects(std::string(sql) + "\n;LISTEN fuzz_channel");
   if (more.empty() || more.back().kind != session_effect_kind::listens ||
       more.back().name != "fuzz_channel") {

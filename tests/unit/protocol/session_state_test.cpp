@@ -144,6 +144,14 @@ TEST_CASE("several statements give their effects in order", "[protocol][session_
         {k::locks_advisory},
         {k::resets, "work_mem"}}},
       {"LISTEN a;;UNLISTEN *;", {{k::listens, "a"}, {k::unlistens}}},
+      // A statement cut short right before its `;` does not read the next one as its own.
+      {"SET SESSION CHARACTERISTICS AS TRANSACTION READ; LISTEN a",
+       {{k::sets_unknown}, {k::listens, "a"}}},
+      {"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL; LISTEN a",
+       {{k::sets_unknown}, {k::listens, "a"}}},
+      {"SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ; LISTEN a",
+       {{k::sets_unknown}, {k::listens, "a"}}},
+      {"SET SESSION CHARACTERISTICS; LISTEN a", {{k::sets_unknown}, {k::listens, "a"}}},
   });
 }
 
