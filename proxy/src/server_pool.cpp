@@ -93,10 +93,11 @@ awaitable<acquire_result> server_pool::acquire() {
   }
   waiter w(executor_);
   w.timer.expires_after(config_->cfg.pool.query_wait_timeout);
-  waiters_.push_back(&w);
+  w.place = waiters_.insert(waiters_.end(), &w);
+  w.queued = true;
   auto [ec] = co_await w.timer.async_wait(use_tuple);
   (void)ec;
-  waiters_.remove(&w);
+  if (w.queued) waiters_.erase(w.place);  // timed out or cancelled, not served
   if (w.server) co_return acquire_result{std::move(w.server), {}};
   if (w.may_connect) co_return co_await connect();
   acquire_result timed_out;
@@ -168,10 +169,10 @@ void server_pool::release(std::unique_ptr<server_connection> server) {
     return;
   }
   server->idle_since = steady_clock::now();
-  for (auto* w : waiters_) {
-    if (w->server || w->may_connect) continue;
-    w->server = std::move(server);
-    w->timer.cancel();
+  if (!waiters_.empty()) {
+    waiter& w = take_first_waiter();
+    w.server = std::move(server);
+    w.timer.cancel();
     return;
   }
   idle_.push_back(std::move(server));
@@ -189,14 +190,19 @@ void server_pool::discard(std::unique_ptr<server_connection> server, std::string
 }
 
 bool server_pool::hand_place_to_waiter() {
-  for (auto* w : waiters_) {
-    if (w->server || w->may_connect) continue;
-    ++open_;
-    w->may_connect = true;
-    w->timer.cancel();
-    return true;
-  }
-  return false;
+  if (waiters_.empty()) return false;
+  waiter& w = take_first_waiter();
+  ++open_;
+  w.may_connect = true;
+  w.timer.cancel();
+  return true;
+}
+
+server_pool::waiter& server_pool::take_first_waiter() {
+  waiter& w = *waiters_.front();
+  waiters_.pop_front();
+  w.queued = false;
+  return w;
 }
 
 void server_pool::retire(bool retired, const char* why) {

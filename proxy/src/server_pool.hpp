@@ -95,12 +95,17 @@ class server_pool {
     asio::steady_timer timer;
     std::unique_ptr<server_connection> server;
     bool may_connect = false;  // a place became free: the waiter opens a server itself
+    bool queued = false;       // in waiters_; the one that serves it takes it out
+    std::list<waiter*>::iterator place;
   };
 
   awaitable<acquire_result> connect();
   bool expired(const server_connection& server, steady_clock::time_point now) const;
   // Gives a free place to the first waiter, if any; returns whether one took it.
   bool hand_place_to_waiter();
+  // Takes the longest-waiting client out of the queue (which must not be empty), in O(1): with
+  // hundreds of clients queued for a small pool, every release serves one.
+  waiter& take_first_waiter();
 
   asio::any_io_executor executor_;
   shared_state& shared_;
@@ -116,7 +121,7 @@ class server_pool {
   std::size_t open_ = 0;                                  // idle + leased + connecting
   std::size_t opening_for_min_idle_ = 0;                  // connecting on sweep()'s behalf
   std::vector<std::unique_ptr<server_connection>> idle_;  // most recently used last
-  std::list<waiter*> waiters_;
+  std::list<waiter*> waiters_;                            // not yet served, longest-waiting first
   parameter_map defaults_;
   parameter_map login_parameters_;
   std::map<std::pair<std::string, std::string>, std::string> canonical_;
