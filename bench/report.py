@@ -116,7 +116,8 @@ def tps_section(meta, results):
     out = [
         f"### pgbench: {meta.get('clients')} clients (`-j {meta.get('threads')}`), pool size "
         f"{meta.get('pool_size')}, scale {meta.get('scale')}, {meta.get('rounds')} rounds x "
-        f"{meta.get('seconds')} s, interleaved; medians over rounds",
+        f"{meta.get('seconds')} s, interleaved; medians over rounds; pgsteer "
+        f"`workers: {meta.get('pgsteer_workers', 'auto')}`",
         "",
         "| workload | target | TPS | latency avg (ms) | failed tx | proxy CPU µs/tx "
         "| proxy syscalls/tx | proxy context switches/tx | proxy RSS / peak (MiB) |",
@@ -129,7 +130,7 @@ def tps_section(meta, results):
             s = summarize([r for r in results if r["workload"] == w and r["target"] == key],
                           clk_tck)
             summary[key] = s
-            name = WORKLOAD_NAMES.get(w, w) if key == "direct" else ""
+            name = WORKLOAD_NAMES.get(w, w) if key == TARGETS[0][0] else ""
             if s["state"] == "n/a":
                 out.append(f"| {name} | {label} | n/a | | | | | | |")
                 continue
@@ -150,7 +151,7 @@ def tps_section(meta, results):
                        f"| {calls} | {switches} | {mem} |")
         ok = {k: (v if v["state"] == "ok" else None) for k, v in summary.items()}
         ok.setdefault(peer, None)
-        get = lambda k, f: ok[k][f] if ok[k] else None  # noqa: E731
+        get = lambda k, f: ok[k][f] if ok.get(k) else None  # noqa: E731
         ratios.append(
             f"| {WORKLOAD_NAMES.get(w, w)} | {ratio(get('pgsteer', 'tps'), get(peer, 'tps'))} "
             f"| {ratio(get('pgsteer', 'tps'), get('direct', 'tps'))} "
@@ -181,7 +182,7 @@ def tps_section(meta, results):
                     cells.append("failed")
                 else:
                     cells.append(fmt(num(row["tps"])))
-            out.append(f"| {WORKLOAD_NAMES.get(w, w) if key == 'direct' else ''} | {label} | "
+            out.append(f"| {WORKLOAD_NAMES.get(w, w) if key == TARGETS[0][0] else ''} | {label} | "
                        + " | ".join(cells) + " |")
     reasons = []
     for w in workloads:
