@@ -490,11 +490,26 @@ class statement_reader {
   std::vector<session_effect>& out_;
 };
 
-// Whether `sql` holds a word every effect needs (case-insensitive, anywhere, strings and
-// comments included): temp (TEMP, TEMPORARY, pg_temp), advisory, declare, close, listen,
-// prepare, deallocate, discard, set (SET, RESET, set_config). Most queries have none, and are
-// answered by this one pass instead of the lexer: it runs on every query in transaction pooling.
-bool may_have_effects(std::string_view sql) {
+// The words find_triggers() looks for, and for each byte the second letters (bit k: 'a' + k,
+// either case) that begin one of them after it: most bytes of a query begin none, and are passed
+// over with one load.
+constexpr std::string_view trigger_words[] = {"temp",    "advisory", "declare", "deallocate",
+                                              "discard", "default",  "close",   "listen",
+                                              "prepare", "set",      "reset"};
+constexpr std::array<std::uint32_t, 256> trigger_pairs = [] {
+  std::array<std::uint32_t, 256> t{};
+  for (const auto word : trigger_words) {
+    const auto bit = std::uint32_t{1} << (word[1] - 'a');
+    t[static_cast<unsigned char>(word[0])] |= bit;
+    t[static_cast<unsigned char>(word[0] - 'a' + 'A')] |= bit;
+  }
+  return t;
+}();
+
+}  // namespace
+
+sql_triggers find_triggers(std::string_view sql) {
+  sql_triggers found;
   auto at = [&](std::size_t i, std::string_view word) {  // word[0] already matched
     if (sql.size() - i < word.size()) return false;
     for (std::size_t k = 1; k < word.size(); ++k) {
@@ -502,41 +517,56 @@ bool may_have_effects(std::string_view sql) {
     }
     return true;
   };
-  for (std::size_t i = 0; i < sql.size(); ++i) {
+  for (std::size_t i = 0; i + 1 < sql.size(); ++i) {
+    const std::uint32_t pairs = trigger_pairs[static_cast<unsigned char>(sql[i])];
+    if (pairs == 0) continue;
+    const unsigned second = static_cast<unsigned char>(sql[i + 1] | 0x20) - unsigned{'a'};
+    if (second >= 26 || ((pairs >> second) & 1) == 0) continue;
     switch (sql[i] | 0x20) {
       case 't':
-        if (at(i, "temp")) return true;
+        found.effects |= at(i, "temp");  // TEMP, TEMPORARY, pg_temp
         break;
       case 'a':
-        if (at(i, "advisory")) return true;
+        found.effects |= at(i, "advisory");
         break;
       case 'd':
-        if (at(i, "declare") || at(i, "deallocate") || at(i, "discard")) return true;
+        if (at(i, "discard")) {
+          found.effects = found.resets = true;
+        } else {
+          found.effects |= at(i, "declare") || at(i, "deallocate");
+          found.resets |= at(i, "default");
+        }
         break;
       case 'c':
-        if (at(i, "close")) return true;
+        found.effects |= at(i, "close");
         break;
       case 'l':
-        if (at(i, "listen")) return true;
+        found.effects |= at(i, "listen");
         break;
       case 'p':
-        if (at(i, "prepare")) return true;
+        found.effects |= at(i, "prepare");
         break;
       case 's':
-        if (at(i, "set")) return true;
+        found.effects |= at(i, "set");  // SET, set_config (and the end of RESET)
+        break;
+      case 'r':
+        found.resets |= at(i, "reset");
         break;
       default:
         break;
     }
+    if (found.effects && found.resets) break;
   }
-  return false;
+  return found;
 }
 
-}  // namespace
-
 std::vector<session_effect> session_effects(std::string_view sql) {
+  return session_effects(sql, find_triggers(sql));
+}
+
+std::vector<session_effect> session_effects(std::string_view sql, const sql_triggers& found) {
   std::vector<session_effect> out;
-  if (!may_have_effects(sql)) return out;
+  if (!found.effects) return out;
   reader in(sql.substr(0, sql.find('\0')));
   statement_reader statement(in, out);
   for (;;) {

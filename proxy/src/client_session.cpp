@@ -400,11 +400,13 @@ awaitable<void> client_session::handle_client_message(char type, std::string_vie
       parsed_statement = parse->statement;
     }
   }
-  params_.note_request(sql);
+  // One pass over the SQL tells whether it may reset settings or have session effects.
+  const auto triggers = p::find_triggers(sql);
+  params_.note_request(triggers);
   // Session state the request creates or ends on its server (session_pins.hpp).
   std::vector<p::session_effect> effects;
   if (mode_ != p::pool_mode::session)
-    effects = session_effects_of(type, body, sql, parsed_statement);
+    effects = session_effects_of(type, body, sql, triggers, parsed_statement);
   if (!server_ && mode_ != p::pool_mode::session) {
     // A Parse some server already accepted and a Close need no server (statement_map.hpp):
     // a client that prepares synchronously does not wait for a server it does not need yet.

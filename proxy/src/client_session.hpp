@@ -133,6 +133,7 @@ class client_session final : public session_handle, private request_sink {
   // (a Parse's are kept until its Bind), and what they do to the pin once sent.
   std::vector<protocol::session_effect> session_effects_of(char type, std::string_view body,
                                                            std::string_view sql,
+                                                           const protocol::sql_triggers& triggers,
                                                            std::string_view parsed_statement);
   void note_session_effects(const std::vector<protocol::session_effect>& effects);
   void pinned_changed(bool was_pinned);

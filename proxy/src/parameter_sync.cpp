@@ -178,26 +178,6 @@ void parameter_sync::server_was_reset(parameter_map& server, const parameter_map
   }
 }
 
-void parameter_sync::note_request(std::string_view sql) {
-  if (may_reset_) return;
-  // One pass: only where an `r` or a `d` starts are the words compared.
-  auto word_at = [&](std::size_t i, std::string_view word) {
-    if (sql.size() - i < word.size()) return false;
-    for (std::size_t k = 0; k < word.size(); ++k) {
-      if (lower(sql[i + k]) != word[k]) return false;
-    }
-    return true;
-  };
-  for (std::size_t i = 0; i < sql.size(); ++i) {
-    const char c = lower(sql[i]);
-    if ((c == 'r' && word_at(i, "reset")) ||
-        (c == 'd' && (word_at(i, "discard") || word_at(i, "default")))) {
-      may_reset_ = true;
-      return;
-    }
-  }
-}
-
 std::optional<std::string> parameter_sync::on_parameter_status(const std::string& name,
                                                                const std::string& value,
                                                                bool forwarded,

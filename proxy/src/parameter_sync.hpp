@@ -9,6 +9,8 @@
 #include <string>
 #include <string_view>
 
+#include "pgsteer/protocol/session_state.hpp"
+
 namespace pgsteer::proxy {
 
 // PostgreSQL's parameter names ignore case (`datestyle` from PGDATESTYLE is `DateStyle`).
@@ -87,8 +89,8 @@ class parameter_sync {
   static void server_was_reset(parameter_map& server, const parameter_map& defaults);
 
   // The request the client sends may RESET settings (RESET, DISCARD ALL, SET ... TO DEFAULT):
-  // looked for in its SQL; cleared when its ReadyForQuery comes.
-  void note_request(std::string_view sql);
+  // what protocol::find_triggers() found in its SQL; cleared when its ReadyForQuery comes.
+  void note_request(const protocol::sql_triggers& found) { may_reset_ |= found.resets; }
   void request_done() { may_reset_ = false; }
 
   // A ParameterStatus from the client's server; `forwarded`: it answers the client's own request

@@ -205,16 +205,17 @@ void client_session::maybe_release() {
 }
 
 std::vector<p::session_effect> client_session::session_effects_of(
-    char type, std::string_view body, std::string_view sql, std::string_view parsed_statement) {
+    char type, std::string_view body, std::string_view sql, const p::sql_triggers& triggers,
+    std::string_view parsed_statement) {
   auto forget_named = [this](std::string_view name) {
     std::erase_if(named_effects_, [&](const auto& entry) { return entry.first == name; });
   };
   switch (type) {
     case p::frontend::query:
-      return p::session_effects(sql);
+      return p::session_effects(sql, triggers);
     case p::frontend::parse: {
       // A statement's effects happen when it runs: at its Bind, which may come much later.
-      auto effects = p::session_effects(sql);
+      auto effects = p::session_effects(sql, triggers);
       if (parsed_statement.empty()) {
         unnamed_effects_ = std::move(effects);
       } else {

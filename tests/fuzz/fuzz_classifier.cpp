@@ -80,6 +80,19 @@ void check_classifier(std::string_view sql) {
 // Session effects: never a crash, and every statement's effects are found whatever precedes
 // it: a LISTEN after any well-formed text (a line comment ends at the newline) still pins.
 void check_session_effects(std::string_view sql) {
+  // The one-pass trigger scan agrees with the plain way: fold ASCII case, look for each word.
+  std::string folded(sql);
+  for (auto& c : folded) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  auto has = [&](std::string_view word) { return folded.find(word) != std::string::npos; };
+  const bool want_effects = has("temp") || has("advisory") || has("declare") || has("deallocate") ||
+                            has("discard") || has("close") || has("listen") || has("prepare") ||
+                            has("set");
+  const bool want_resets = has("reset") || has("discard") || has("default");
+  const auto found = find_triggers(sql);
+  if (found.effects != want_effects || found.resets != want_resets) __builtin_trap();
+
   const auto effects = session_effects(sql);
   for (const auto& e : effects) {
     if (e.kind != session_effect_kind::sets && !e.value.empty()) __builtin_trap();

@@ -184,3 +184,38 @@ TEST_CASE("pin labels name the kinds that keep state", "[protocol][session_state
   CHECK(creates_session_state(k::sets_unknown));
   CHECK_FALSE(creates_session_state(k::discards_all));
 }
+
+TEST_CASE("one pass finds the words worth a closer look, and nothing in queries without them",
+          "[protocol][session_state]") {
+  struct trigger_row {
+    const char* sql;
+    bool effects;
+    bool resets;
+  };
+  for (const auto& r : std::vector<trigger_row>{
+           {"SELECT abalance FROM pgbench_accounts WHERE aid = 1", false, false},
+           {"UPDATE pgbench_accounts SET abalance = abalance + 1 WHERE aid = 2", true, false},
+           {"", false, false},
+           {"create TEMPORARY table t (x int)", true, false},
+           {"select * from pg_temp.t", true, false},
+           {"select pg_advisory_lock(1)", true, false},
+           {"DECLARE c CURSOR WITH HOLD FOR SELECT 1", true, false},
+           {"deallocate all", true, false},
+           {"close c", true, false},
+           {"Listen x", true, false},
+           {"PREPARE p AS SELECT 1", true, false},
+           {"select set_config('a', 'b', false)", true, false},
+           {"RESET TimeZone", true, true},
+           {"DISCARD ALL", true, true},
+           {"insert into t values (DEFAULT)", false, true},
+           {"SET DateStyle TO DEFAULT", true, true},
+           {"select 'rese', 'discar', 'defaul', 'tem', 'liste'", false, false},
+       }) {
+    INFO(r.sql);
+    const auto found = find_triggers(r.sql);
+    CHECK(found.effects == r.effects);
+    CHECK(found.resets == r.resets);
+    // Whatever the pass says, a query with effects is never passed over.
+    if (!found.effects) CHECK(session_effects(r.sql).empty());
+  }
+}

@@ -121,7 +121,7 @@ TEST_CASE("RESET returns to the startup value, not to the shared server's",
   client.on_parameter_status("TimeZone", "Asia/Tokyo", true, defaults);  // SET TimeZone
 
   SECTION("RESET: the client is told its startup value and the server gets it next") {
-    client.note_request("RESET TimeZone");
+    client.note_request(pgsteer::protocol::find_triggers("RESET TimeZone"));
     const auto report = client.on_parameter_status("TimeZone", "Etc/UTC", true, defaults);
     REQUIRE(report);
     CHECK(*report == "PST8PDT");
@@ -137,12 +137,12 @@ TEST_CASE("RESET returns to the startup value, not to the shared server's",
     CHECK(client.values().at("TimeZone") == "Etc/UTC");
   }
   SECTION("the reset window ends with the request") {
-    client.note_request("discard all");
+    client.note_request(pgsteer::protocol::find_triggers("discard all"));
     client.request_done();
     CHECK_FALSE(client.on_parameter_status("TimeZone", "Etc/UTC", true, defaults));
   }
   SECTION("a setting the client did not connect with resets to the server's value") {
-    client.note_request("SET DateStyle TO DEFAULT");
+    client.note_request(pgsteer::protocol::find_triggers("SET DateStyle TO DEFAULT"));
     CHECK_FALSE(client.on_parameter_status("DateStyle", "ISO, MDY", true, defaults));
   }
 }
@@ -198,14 +198,14 @@ TEST_CASE("the reset words are found in any case, anywhere", "[proxy][parameter_
     parameter_sync client;
     client.set("TimeZone", "PST8PDT");
     client.login_done();
-    client.note_request(sql);
+    client.note_request(pgsteer::protocol::find_triggers(sql));
     INFO(sql);
     CHECK(client.on_parameter_status("TimeZone", "Etc/UTC", true, defaults));
   }
   parameter_sync client;
   client.set("TimeZone", "PST8PDT");
   client.login_done();
-  client.note_request("select 'rese', 'discar', 'defaul'");
+  client.note_request(pgsteer::protocol::find_triggers("select 'rese', 'discar', 'defaul'"));
   CHECK_FALSE(client.on_parameter_status("TimeZone", "Etc/UTC", true, defaults));
 }
 

@@ -57,7 +57,7 @@ TEST_CASE("packed settings keep what RESET returns to", "[parked_client]") {
   CHECK(back.values().at("DateStyle") == "SQL, DMY");
   // RESET DateStyle on a shared server reports the pool's default; the client is told its
   // startup value, kept through the park.
-  back.note_request("RESET DateStyle");
+  back.note_request(pgsteer::protocol::find_triggers("RESET DateStyle"));
   const auto report = back.on_parameter_status("DateStyle", "ISO, MDY", true, defaults);
   REQUIRE(report);
   CHECK(*report == "ISO, DMY");

@@ -52,12 +52,25 @@ constexpr bool creates_session_state(session_effect_kind kind) {
   return kind <= session_effect_kind::sets_unknown;
 }
 
+// What one case-insensitive pass over a query string found (strings and comments included, so a
+// word in a literal counts too): whether it may have session effects (temp, pg_temp, advisory,
+// declare, deallocate, discard, close, listen, prepare, set, reset, set_config) and whether it may
+// reset settings (reset, discard, default). Most queries have neither, and this one pass is all
+// they cost; it runs on every query in transaction pooling.
+struct sql_triggers {
+  bool effects = false;
+  bool resets = false;
+};
+sql_triggers find_triggers(std::string_view sql);
+
 // The effects of every statement of `sql` (a simple query or one Parse text), in order.
 // Transaction-scoped forms have none: SET LOCAL, SET TRANSACTION, DECLARE without HOLD, a
 // temporary table ON COMMIT DROP, pg_advisory_xact_lock. What runs inside a function or a DO
 // block cannot be seen. Malformed text yields what could be read before the error. Allocates
 // only when there is an effect to return.
 std::vector<session_effect> session_effects(std::string_view sql);
+// The same, with find_triggers(sql) already known.
+std::vector<session_effect> session_effects(std::string_view sql, const sql_triggers& found);
 
 // A stable name for SHOW CLIENTS, metrics labels and logs: "temp", "advisory_lock", "cursor",
 // "listen", "prepare", "role", "setting"; empty for the kinds that end or replay state.
