@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <array>
+#include <iterator>
 
 #include "pgsteer/protocol/sql_lexer.hpp"
 
@@ -490,21 +491,43 @@ class statement_reader {
   std::vector<session_effect>& out_;
 };
 
-// The words find_triggers() looks for, and for each byte the second letters (bit k: 'a' + k,
-// either case) that begin one of them after it: most bytes of a query begin none, and are passed
-// over with one load.
-constexpr std::string_view trigger_words[] = {"temp",    "advisory", "declare", "deallocate",
-                                              "discard", "default",  "close",   "listen",
-                                              "prepare", "set",      "reset"};
-constexpr std::array<std::uint32_t, 256> trigger_pairs = [] {
-  std::array<std::uint32_t, 256> t{};
-  for (const auto word : trigger_words) {
-    const auto bit = std::uint32_t{1} << (word[1] - 'a');
-    t[static_cast<unsigned char>(word[0])] |= bit;
-    t[static_cast<unsigned char>(word[0] - 'a' + 'A')] |= bit;
+// The words find_triggers() looks for, and what finding one means; by first letter.
+struct trigger_word {
+  std::string_view word;
+  bool effects;
+  bool resets;
+};
+constexpr trigger_word trigger_words[] = {
+    {"advisory", true, false}, {"close", true, false},   {"deallocate", true, false},
+    {"declare", true, false},  {"default", false, true}, {"discard", true, true},
+    {"listen", true, false},   {"prepare", true, false}, {"reset", true, true},
+    {"set", true, false},   // SET, set_config
+    {"temp", true, false},  // TEMP, TEMPORARY, pg_temp
+};
+// For each byte: the second letters (bit k: 'a' + k, either case) that begin a trigger word
+// after it, and where its words are in trigger_words. Most bytes of a query begin none, and are
+// passed over with one load.
+struct trigger_start {
+  std::uint32_t pairs = 0;
+  std::uint8_t begin = 0;
+  std::uint8_t end = 0;
+};
+constexpr std::array<trigger_start, 256> trigger_starts = [] {
+  std::array<trigger_start, 256> t{};
+  for (std::uint8_t i = 0; i < std::size(trigger_words); ++i) {
+    const auto word = trigger_words[i].word;
+    for (const char c : {word[0], static_cast<char>(word[0] - 'a' + 'A')}) {
+      auto& start = t[static_cast<unsigned char>(c)];
+      if (start.pairs == 0) start.begin = i;
+      start.end = static_cast<std::uint8_t>(i + 1);
+      start.pairs |= std::uint32_t{1} << (word[1] - 'a');
+    }
   }
   return t;
 }();
+static_assert(std::is_sorted(std::begin(trigger_words), std::end(trigger_words),
+                             [](const auto& a, const auto& b) { return a.word[0] < b.word[0]; }),
+              "trigger_words is kept by first letter: a letter's words are one run");
 
 }  // namespace
 
@@ -518,42 +541,16 @@ sql_triggers find_triggers(std::string_view sql) {
     return true;
   };
   for (std::size_t i = 0; i + 1 < sql.size(); ++i) {
-    const std::uint32_t pairs = trigger_pairs[static_cast<unsigned char>(sql[i])];
-    if (pairs == 0) continue;
+    const trigger_start& start = trigger_starts[static_cast<unsigned char>(sql[i])];
+    if (start.pairs == 0) continue;
     const unsigned second = static_cast<unsigned char>(sql[i + 1] | 0x20) - unsigned{'a'};
-    if (second >= 26 || ((pairs >> second) & 1) == 0) continue;
-    switch (sql[i] | 0x20) {
-      case 't':
-        found.effects |= at(i, "temp");  // TEMP, TEMPORARY, pg_temp
-        break;
-      case 'a':
-        found.effects |= at(i, "advisory");
-        break;
-      case 'd':
-        if (at(i, "discard")) {
-          found.effects = found.resets = true;
-        } else {
-          found.effects |= at(i, "declare") || at(i, "deallocate");
-          found.resets |= at(i, "default");
-        }
-        break;
-      case 'c':
-        found.effects |= at(i, "close");
-        break;
-      case 'l':
-        found.effects |= at(i, "listen");
-        break;
-      case 'p':
-        found.effects |= at(i, "prepare");
-        break;
-      case 's':
-        found.effects |= at(i, "set");  // SET, set_config (and the end of RESET)
-        break;
-      case 'r':
-        found.resets |= at(i, "reset");
-        break;
-      default:
-        break;
+    if (second >= 26 || ((start.pairs >> second) & 1) == 0) continue;
+    for (auto k = start.begin; k < start.end; ++k) {
+      const auto& trigger = trigger_words[k];
+      if (at(i, trigger.word)) {
+        found.effects |= trigger.effects;
+        found.resets |= trigger.resets;
+      }
     }
     if (found.effects && found.resets) break;
   }
