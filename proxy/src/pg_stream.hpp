@@ -101,10 +101,33 @@ inline awaitable<error_code> read_more(pg_stream& stream, byte_buffer& buffer,
   co_return ec ? ec : asio::error::eof;
 }
 
+// Writes what a non-blocking socket takes at once: true when `bytes` all went, or on an error (in
+// `ec`); false, with `bytes` shortened to what is left, when the socket's buffer is full (or the
+// socket is a blocking one). On loopback and on most links a reply or a query goes whole: no
+// asynchronous operation is started, nothing is posted through the scheduler, the coroutine does
+// not suspend.
+inline bool write_now(tcp::socket& socket, std::string_view& bytes, error_code& ec) {
+  if (!socket.non_blocking()) return false;
+  const std::size_t n = socket.write_some(asio::buffer(bytes), ec);
+  bytes.remove_prefix(n);
+  if (ec == asio::error::would_block) {
+    ec = {};
+    return false;
+  }
+  return ec || bytes.empty();
+}
+
+// The same for either leg: a TLS stream's writes go through its engine, so never at once.
+inline bool write_now(pg_stream& stream, std::string_view& bytes, error_code& ec) {
+  return !stream.is_tls() && write_now(stream.socket(), bytes, ec);
+}
+
 inline awaitable<error_code> write_all(tcp::socket& socket, std::string_view bytes) {
-  auto [ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
+  error_code ec;
+  if (write_now(socket, bytes, ec)) co_return ec;
+  auto [write_ec, n] = co_await asio::async_write(socket, asio::buffer(bytes), use_tuple);
   (void)n;
-  co_return ec;
+  co_return write_ec;
 }
 
 inline awaitable<error_code> write_all(pg_stream& stream, std::string_view bytes) {
@@ -115,9 +138,11 @@ inline awaitable<error_code> write_all(pg_stream& stream, std::string_view bytes
   }
   // Not through write_all(tcp::socket&): a nested coroutine would cost a frame per write on the
   // data path.
-  auto [ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(bytes), use_tuple);
+  error_code ec;
+  if (write_now(stream.socket(), bytes, ec)) co_return ec;
+  auto [write_ec, n] = co_await asio::async_write(stream.socket(), asio::buffer(bytes), use_tuple);
   (void)n;
-  co_return ec;
+  co_return write_ec;
 }
 
 }  // namespace pgsteer::proxy

@@ -76,19 +76,29 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     }
   } settle{*this};
   for (;;) {
-    auto chosen = co_await worker_.choose_backend(
-        *db_, *user_config_, want, unreachable, want == target::replica ? must_see_ : std::nullopt);
-    if (auto* error = std::get_if<p::error_fields>(&chosen)) {
-      if (error->code == sqlstate::admin_shutdown) {
-        end_for_shutdown();  // woken by the drain while waiting for a primary
-      } else {
-        refuse(*error, "no backend");
+    const auto must_see = want == target::replica ? must_see_ : std::nullopt;
+    auto backend = worker_.choose_backend_now(*db_, *user_config_, want, unreachable, must_see);
+    if (!backend) {
+      auto chosen =
+          co_await worker_.choose_backend(*db_, *user_config_, want, unreachable, must_see);
+      if (auto* error = std::get_if<p::error_fields>(&chosen)) {
+        if (error->code == sqlstate::admin_shutdown) {
+          end_for_shutdown();  // woken by the drain while waiting for a primary
+        } else {
+          refuse(*error, "no backend");
+        }
+        co_return false;
       }
-      co_return false;
+      if (closing_) co_return false;
+      backend = std::get<std::size_t>(chosen);
     }
-    if (closing_) co_return false;
-    const std::size_t backend = std::get<std::size_t>(chosen);
-    pool_ = &worker_.pool(*db_, *user_config_, backend);
+    // The pool of the last transaction, most of the time: no lookup by name.
+    if (!pool_ || pool_->backend_index() != *backend || pool_->database().name != db_->name ||
+        pool_->user().name != user_config_->name) {
+      pool_ = &worker_.pool(*db_, *user_config_, *backend);
+    }
+    lease.server = pool_->take_idle();
+    if (lease.server) break;
     waiting_since_ = steady_clock::now();
     lease = co_await pool_->acquire();
     waiting_since_.reset();
@@ -96,8 +106,8 @@ awaitable<bool> client_session::attach_server(target want, bool at_login) {
     // Read after the wait: a snapshot may have come meanwhile (without the primary, say).
     const auto* topology = worker_.current_topology();
     const bool refused = p::is_backend_going_away(lease.error);
-    if (refused && want == target::replica && !(topology && topology->primary == backend)) {
-      unreachable.push_back(backend);
+    if (refused && want == target::replica && !(topology && topology->primary == *backend)) {
+      unreachable.push_back(*backend);
       continue;
     }
     if (refused && topology && steady_clock::now() < primary_deadline) {

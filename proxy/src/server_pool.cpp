@@ -71,7 +71,7 @@ bool server_pool::expired(const server_connection& server, steady_clock::time_po
   return lifetime.count() > 0 && now - server.created() >= lifetime;
 }
 
-awaitable<acquire_result> server_pool::acquire() {
+std::unique_ptr<server_connection> server_pool::take_idle() {
   const auto now = steady_clock::now();
   while (!idle_.empty()) {
     auto server = std::move(idle_.back());
@@ -85,8 +85,13 @@ awaitable<acquire_result> server_pool::acquire() {
                                        : "server_lifetime");
       continue;
     }
-    co_return acquire_result{std::move(server), {}};
+    return server;
   }
+  return nullptr;
+}
+
+awaitable<acquire_result> server_pool::acquire() {
+  if (auto server = take_idle()) co_return acquire_result{std::move(server), {}};
   if (open_ < share_) {
     ++open_;
     co_return co_await connect();

@@ -47,6 +47,9 @@ class server_pool {
   // An idle server, a new one while under the share, or the first one released within
   // pool.query_wait_timeout; otherwise an error for the client.
   awaitable<acquire_result> acquire();
+  // The idle server acquire() would hand out first, without waiting: null when none is idle (or
+  // none of the idle ones may be reused). The way most transactions get their server.
+  std::unique_ptr<server_connection> take_idle();
   // Back to the pool: to the longest-waiting client, or to the idle list. Servers that cannot be
   // reused (desynchronized, past their lifetime) are closed instead.
   void release(std::unique_ptr<server_connection> server);

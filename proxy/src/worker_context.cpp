@@ -71,35 +71,46 @@ server_pool& worker_context::pool(const config::database& db, const config::user
   return *pools_.emplace(std::move(key), std::move(pool)).first->second;
 }
 
+std::optional<std::size_t> worker_context::choose_backend_now(
+    const config::database& db, const config::user& user, target want,
+    const std::vector<std::size_t>& excluded, std::optional<protocol::lsn> must_see) {
+  if (!topology_) return std::nullopt;
+  // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
+  const bool fall_back = config_->cfg.routing.reads_fall_back_to_primary || must_see.has_value();
+  const auto leased = [this, &db, &user](std::size_t k) { return pool(db, user, k).leased(); };
+  // One reference each: small enough for std::function to hold without allocating.
+  auto load = [&leased](std::size_t k) { return leased(k); };
+  auto random = [this](std::uint64_t bound) {
+    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random_);
+  };
+  if (suspects_.empty()) {
+    return proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends, excluded,
+                                 must_see, load, random);
+  }
+  std::vector<std::size_t> skipped = excluded;
+  for (const auto& [k, since] : suspects_) skipped.push_back(k);
+  return proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends, skipped,
+                               must_see, load, random);
+}
+
 awaitable<std::variant<std::size_t, protocol::error_fields>> worker_context::choose_backend(
     const config::database& db, const config::user& user, target want,
     const std::vector<std::size_t>& excluded, std::optional<protocol::lsn> must_see) {
   // Read before the first wait: a reload may replace config_ while this coroutine waits.
   const auto deadline = steady_clock::now() + config_->cfg.failover.wait_timeout;
-  const bool falls_back = config_->cfg.routing.reads_fall_back_to_primary;
-  auto load = [&](std::size_t k) { return pool(db, user, k).leased(); };
-  auto random = [&](std::uint64_t bound) {
-    return std::uniform_int_distribution<std::uint64_t>(0, bound - 1)(random_);
-  };
-  // Read-your-writes never fails a read for want of a fresh replica: the primary has the write.
-  const bool fall_back = falls_back || must_see.has_value();
-  std::vector<std::size_t> skipped;
+  const bool fall_back = config_->cfg.routing.reads_fall_back_to_primary || must_see.has_value();
   for (;;) {
-    if (topology_) {
-      skipped = excluded;
-      for (const auto& [k, since] : suspects_) skipped.push_back(k);
-      const auto backend = proxy::choose_backend(*topology_, want, fall_back, config_->cfg.backends,
-                                                 skipped, must_see, load, random);
-      if (backend) co_return *backend;
-      if (want == target::replica && !fall_back) {
-        protocol::error_fields e;
-        e.code = std::string(protocol::sqlstate::cannot_connect_now);
-        e.message = "no replica is eligible for reads";
-        e.detail =
-            "Every replica is down or further behind than routing.max_lag_bytes or "
-            "routing.max_lag_seconds, and routing.reads_fall_back_to_primary is off.";
-        co_return e;
-      }
+    if (const auto backend = choose_backend_now(db, user, want, excluded, must_see)) {
+      co_return *backend;
+    }
+    if (topology_ && want == target::replica && !fall_back) {
+      protocol::error_fields e;
+      e.code = std::string(protocol::sqlstate::cannot_connect_now);
+      e.message = "no replica is eligible for reads";
+      e.detail =
+          "Every replica is down or further behind than routing.max_lag_bytes or "
+          "routing.max_lag_seconds, and routing.reads_fall_back_to_primary is off.";
+      co_return e;
     }
     if (steady_clock::now() >= deadline) {
       protocol::error_fields e;

@@ -112,6 +112,12 @@ class worker_context {
       const config::database& db, const config::user& user, target want,
       const std::vector<std::size_t>& excluded = {},
       std::optional<protocol::lsn> must_see = std::nullopt);
+  // The same choice when the topology gives one now (the usual case, and no coroutine for it);
+  // nothing when choose_backend() would wait or fail.
+  std::optional<std::size_t> choose_backend_now(const config::database& db,
+                                                const config::user& user, target want,
+                                                const std::vector<std::size_t>& excluded,
+                                                std::optional<protocol::lsn> must_see);
   // A login to `backend` failed because it is going away (protocol::is_backend_going_away), so
   // nothing of a transaction ran: no new transaction of this worker goes there until a topology
   // snapshot asked after now arrives, and the monitor is asked for one at once (posted).
