@@ -176,6 +176,22 @@ awaitable<void> client_session::flush_to_client() {
   }
 }
 
+bool client_session::flush_now() {
+  if (to_client_.empty()) return true;
+  std::string_view rest = to_client_;
+  error_code ec;
+  const bool done = write_now(client_, rest, ec);
+  if (ec) {
+    close("client connection lost: " + ec.message());
+    to_client_.clear();
+    return true;
+  }
+  const std::size_t written = to_client_.size() - rest.size();
+  worker_.stats().bytes_sent.add(written);
+  to_client_.erase(0, written);  // nothing when done: the whole string
+  return done;
+}
+
 void client_session::wake() {
   if (waiting_for_server_) wake_signal_.emit(asio::cancellation_type::terminal);
 }
@@ -260,9 +276,13 @@ awaitable<void> client_session::client_to_server() {
       if (closing_) break;
     }
     if (!to_server_.empty() && server_) {
-      writing_to_server_ = true;
-      auto ec = co_await write_all(server_->socket, to_server_);
-      writing_to_server_ = false;
+      std::string_view rest = to_server_;
+      error_code ec;
+      if (!write_now(server_->socket, rest, ec)) {
+        writing_to_server_ = true;
+        ec = co_await write_all(server_->socket, rest);
+        writing_to_server_ = false;
+      }
       to_server_.clear();
       discard_lost_server();  // lost while this write was pending
       if (ec) {
@@ -504,7 +524,7 @@ void client_session::inject(char type, std::string_view message, std::uint32_t t
 
 awaitable<void> client_session::server_to_client() {
   for (;;) {
-    co_await flush_to_client();
+    if (!flush_now()) co_await flush_to_client();
     if (input_closed_ && !retry_pending_ && !retried_ && (!server_ || server_->replies.empty())) {
       close("client closed the connection");
     }

@@ -160,6 +160,9 @@ class client_session final : public session_handle, private request_sink {
   void send_error(const protocol::error_fields& error);
   void fatal(std::string_view sqlstate, std::string message, std::string detail = {});
   awaitable<void> flush_to_client();
+  // What flush_to_client() does when the client's socket takes everything at once (plain TCP):
+  // true when nothing is left to write (or the client is gone), false when it must be awaited.
+  bool flush_now();
   // Nothing is in flight and nothing is queued: the relay may end for the client to park.
   bool may_park() const;
   // clients.idle_timeout passed without a request: PostgreSQL's FATAL 57P05, then close.

@@ -41,9 +41,12 @@ TEST_CASE("split: reads go to both replicas, writes and write-like reads to the 
   const int primary = c.port(0);
   const std::set<int> replicas{c.port(1), c.port(2)};
   // The table just created put the replicas behind; reads go to them once the monitor has seen
-  // them replay it (its next round).
+  // each replay it. A round can find one replica caught up and the other not yet (the probes run
+  // side by side, not at one instant), so wait until both have answered a hinted read.
+  std::set<int> hinted;
   REQUIRE(eventually([&] {
-    return replicas.count(port_of(client, "/* pgsteer:replica */ select inet_server_port()")) == 1;
+    hinted.insert(port_of(client, "/* pgsteer:replica */ select inet_server_port()"));
+    return hinted == replicas;
   }));
 
   std::set<int> read_ports;
